@@ -1,0 +1,62 @@
+# ConfigSync. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+export GOTOOLCHAIN := local
+
+# Where the built control plane lives; hack/control-plane.sh builds it on first use.
+ENVTEST_ASSETS = $(shell hack/control-plane.sh)
+CONTROLLER_GEN := go tool controller-gen
+GO_TEST_FLAGS ?=
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: ## Generate the CRD and RBAC under deploy/ from the Go markers.
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=deploy/crd
+	$(CONTROLLER_GEN) rbac:roleName=configsync-manager paths=./controllers/... output:rbac:artifacts:config=deploy/rbac
+
+.PHONY: generate
+generate: ## Generate deepcopy functions for the API types.
+	$(CONTROLLER_GEN) object paths=./api/...
+
+.PHONY: verify
+verify: manifests generate ## Fail when generated files are out of date.
+	@git diff --exit-code -- deploy api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- deploy api)" || { git status --porcelain -- deploy api; echo "untracked generated files"; exit 1; }
+
+.PHONY: fmt
+fmt: ## Format the Go code.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet, and fail on unformatted files.
+	go vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+.PHONY: envtest-path
+envtest-path: ## Print the folder holding kube-apiserver and etcd (builds them on first use).
+	@hack/control-plane.sh
+
+##@ Test
+
+.PHONY: test
+test: verify vet ## Run every test against a real kube-apiserver, etcd and Git servers.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+
+##@ Build and run
+
+.PHONY: build
+build: ## Build the manager into bin/.
+	go build -o bin/manager ./cmd/manager
+
+.PHONY: run
+run: manifests ## Install the CRD into the current kubeconfig's cluster and run the manager locally.
+	go run ./cmd/manager install-crds
+	go run ./cmd/manager
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build -t configsync:dev .

@@ -1,0 +1,44 @@
+package v1alpha1
+
+// Condition types. Ready, Reconciling and Stalled follow kstatus so that
+// generic tools (kubectl wait, Flux, Argo CD health) understand them;
+// Available and Degraded come from the product's requirements.
+const (
+	ConditionReady       = "Ready"
+	ConditionAvailable   = "Available"
+	ConditionDegraded    = "Degraded"
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+)
+
+// Condition reasons, for machines to switch on.
+const (
+	ReasonSucceeded         = "Succeeded"
+	ReasonProgressing       = "Progressing"
+	ReasonSuspended         = "Suspended"
+	ReasonFetchFailed       = "FetchFailed"
+	ReasonInvalidPath       = "InvalidPath"
+	ReasonPathNotFound      = "PathNotFound"
+	ReasonRenderFailed      = "RenderFailed"
+	ReasonInvalidManifest   = "InvalidManifest"
+	ReasonDryRunFailed      = "DryRunFailed"
+	ReasonApplyFailed       = "ApplyFailed"
+	ReasonPruneFailed       = "PruneFailed"
+	ReasonHealthCheckFailed = "HealthCheckFailed"
+	ReasonRolledBack        = "RolledBack"
+	ReasonNotImplemented    = "NotImplemented"
+)
+
+// Labels and annotations the operator sets or reads.
+const (
+	// LabelName and LabelNamespace mark every object a ConfigSync applied.
+	LabelName      = "configs.example.io/name"
+	LabelNamespace = "configs.example.io/namespace"
+
+	// AnnotationReconcileRequestedAt asks for an immediate reconcile when its
+	// value changes.
+	AnnotationReconcileRequestedAt = "reconcile.configs.example.io/requestedAt"
+
+	// Finalizer guards the deletion of a ConfigSync so its objects can be pruned.
+	Finalizer = "configs.example.io/finalizer"
+)

@@ -1,0 +1,505 @@
+package v1alpha1
+
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ConfigSync keeps Kubernetes objects in sync with configuration held in Git,
+// rendered on the way through an ordered pipeline of render steps.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=cs,categories=all
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.sourceRevision`
+// +kubebuilder:printcolumn:name="Targets",type=integer,JSONPath=`.status.appliedTargets`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+type ConfigSync struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ConfigSyncSpec   `json:"spec"`
+	Status ConfigSyncStatus `json:"status,omitempty"`
+}
+
+// ConfigSyncList is a list of ConfigSyncs.
+//
+// +kubebuilder:object:root=true
+type ConfigSyncList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ConfigSync `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ConfigSync{}, &ConfigSyncList{})
+}
+
+// ConfigSyncSpec is what the user wants kept in sync.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !has(self.rollback.toRevision) || !has(self.historyLimit) || self.historyLimit > 0",message="rollback.toRevision needs historyLimit > 0"
+type ConfigSyncSpec struct {
+	// Source names where the configuration comes from.
+	Source Source `json:"source"`
+
+	// Render is an ordered list of render steps. Each step reads the files the
+	// previous step wrote; the first reads the source's path. Without steps the
+	// source files pass through unchanged.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Render []RenderStep `json:"render,omitempty"`
+
+	// Targets names the objects to keep in sync. Omitted: every object the
+	// render produces.
+	// +optional
+	// +listType=atomic
+	Targets []Target `json:"targets,omitempty"`
+
+	// Prune deletes objects that this ConfigSync applied before and that left
+	// the source. Only objects listed in this ConfigSync's inventory and still
+	// carrying its ownership labels are ever deleted.
+	// +optional
+	// +kubebuilder:default=false
+	Prune bool `json:"prune,omitempty"`
+
+	// AllowEmpty lets a render that produces no object prune everything this
+	// ConfigSync owns. Without it an empty render is an error, so that a
+	// broken source cannot wipe the cluster.
+	// +optional
+	AllowEmpty bool `json:"allowEmpty,omitempty"`
+
+	// Force takes ownership of fields that another field manager owns, instead
+	// of reporting the conflict.
+	// +optional
+	Force bool `json:"force,omitempty"`
+
+	// RefreshInterval is how often the source is checked and drift corrected.
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
+
+	// Suspend stops reconciliation; objects already applied stay as they are.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// HistoryLimit is how many applied revisions status.history keeps, and so
+	// how far back a rollback can reach.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	HistoryLimit *int32 `json:"historyLimit,omitempty"`
+
+	// Rollback pins the sync to a revision from history, or rolls back
+	// automatically when a revision fails.
+	// +optional
+	Rollback *Rollback `json:"rollback,omitempty"`
+
+	// ServiceAccountName is a ServiceAccount in the ConfigSync's namespace to
+	// impersonate when applying, pruning and dry-running (tenancy).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// KubeConfigSecretRef names a Secret in the ConfigSync's namespace holding
+	// a kubeconfig of another cluster to apply to (multi-cluster).
+	// +optional
+	KubeConfigSecretRef *SecretKeyReference `json:"kubeConfigSecretRef,omitempty"`
+}
+
+// Source names where the configuration comes from.
+type Source struct {
+	// Git is a Git repository.
+	Git GitSource `json:"git"`
+}
+
+// AuthMethod says how to authenticate to a Git server.
+// +kubebuilder:validation:Enum=none;https;ssh
+type AuthMethod string
+
+const (
+	AuthNone  AuthMethod = "none"
+	AuthHTTPS AuthMethod = "https"
+	AuthSSH   AuthMethod = "ssh"
+)
+
+// GitSource is a path in a Git repository at a branch, tag or commit.
+//
+// +kubebuilder:validation:XValidation:rule="self.authMethod == 'none' || has(self.authSecretRef)",message="authSecretRef is required when authMethod is https or ssh"
+type GitSource struct {
+	// RepoURL is the repository's URL: https://, http://, ssh:// or the
+	// scp-like git@host:org/repo.git.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:Pattern=`^(https?://|ssh://|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:)\S+$`
+	RepoURL string `json:"repoURL"`
+
+	// Path is a file or folder inside the repository. It can never point
+	// outside the repository.
+	// +optional
+	// +kubebuilder:default="."
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.split('/').exists(p, p == '..')",message="path must be relative and stay inside the repository"
+	Path string `json:"path,omitempty"`
+
+	// Branch to follow. Default: the remote's HEAD.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	Branch string `json:"branch,omitempty"`
+
+	// Revision pins the sync to a commit SHA (full or short) or a tag; it wins
+	// over Branch.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	Revision string `json:"revision,omitempty"`
+
+	// AuthMethod is none, https or ssh.
+	// +optional
+	// +kubebuilder:default=none
+	AuthMethod AuthMethod `json:"authMethod,omitempty"`
+
+	// AuthSecretRef names a Secret in the ConfigSync's namespace. For https:
+	// username and password, or bearerToken; optional caFile. For ssh:
+	// identity (a private key, with password if it is encrypted) and
+	// known_hosts.
+	// +optional
+	AuthSecretRef *LocalObjectReference `json:"authSecretRef,omitempty"`
+
+	// InsecureSkipHostKeyVerification accepts any SSH host key. It is the
+	// only way round known_hosts and is reported in status when used.
+	// +optional
+	InsecureSkipHostKeyVerification bool `json:"insecureSkipHostKeyVerification,omitempty"`
+
+	// Timeout bounds one fetch.
+	// +optional
+	// +kubebuilder:default="60s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// LocalObjectReference names an object in the ConfigSync's namespace.
+type LocalObjectReference struct {
+	// Name of the object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// SecretKeyReference names a key of a Secret in the ConfigSync's namespace.
+type SecretKeyReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Key in the Secret. Default: "value", then "kubeconfig".
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// RenderStep is one step of the render pipeline. Exactly one field is set.
+//
+// +kubebuilder:validation:XValidation:rule="[has(self.sops), has(self.template), has(self.kustomize), has(self.jsonnet), has(self.helm)].filter(x, x).size() == 1",message="a render step sets exactly one of sops, template, kustomize, jsonnet, helm"
+type RenderStep struct {
+	// Sops decrypts SOPS-encrypted files in the tree.
+	// +optional
+	Sops *SopsStep `json:"sops,omitempty"`
+
+	// Template renders Go text/template files with sprig functions.
+	// +optional
+	Template *TemplateStep `json:"template,omitempty"`
+
+	// Kustomize builds a kustomization in the tree.
+	// +optional
+	Kustomize *KustomizeStep `json:"kustomize,omitempty"`
+
+	// Jsonnet evaluates a Jsonnet program in the tree.
+	// +optional
+	Jsonnet *JsonnetStep `json:"jsonnet,omitempty"`
+
+	// Helm renders a chart in the tree, as `helm template` does.
+	// +optional
+	Helm *HelmStep `json:"helm,omitempty"`
+}
+
+// SopsStep decrypts SOPS-encrypted files with age or PGP keys.
+type SopsStep struct {
+	// DecryptionSecretRef names a Secret whose keys ending in .agekey hold age
+	// identities and whose keys ending in .asc hold armored PGP private keys.
+	DecryptionSecretRef LocalObjectReference `json:"decryptionSecretRef"`
+}
+
+// TemplateStep renders files as Go text/template with sprig functions. A
+// missing key is an error.
+type TemplateStep struct {
+	// Values are the template's values. They win over valuesFrom and over the
+	// values files in the tree.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	Values *apiextensionsv1.JSON `json:"values,omitempty"`
+
+	// ValuesFrom reads values from ConfigMaps and Secrets in the ConfigSync's
+	// namespace, merged in order.
+	// +optional
+	ValuesFrom []ValuesReference `json:"valuesFrom,omitempty"`
+
+	// Environment overlays values-<environment>.yaml on values.yaml.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]*$`
+	Environment string `json:"environment,omitempty"`
+
+	// Exclude lists globs of files that pass through untouched.
+	// +optional
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// ValuesReference names a key of a ConfigMap or Secret holding YAML values.
+type ValuesReference struct {
+	// Kind is ConfigMap or Secret.
+	// +kubebuilder:validation:Enum=ConfigMap;Secret
+	Kind string `json:"kind"`
+
+	// Name of the object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Key holding the values. Default: values.yaml.
+	// +optional
+	Key string `json:"key,omitempty"`
+
+	// Optional makes a missing object or key an empty set of values instead
+	// of an error.
+	// +optional
+	Optional bool `json:"optional,omitempty"`
+}
+
+// KustomizeStep builds a kustomization.
+type KustomizeStep struct {
+	// Path of the folder holding kustomization.yaml, inside the tree.
+	// +optional
+	// +kubebuilder:default="."
+	Path string `json:"path,omitempty"`
+}
+
+// JsonnetStep evaluates a Jsonnet program.
+type JsonnetStep struct {
+	// Entrypoint is the file to evaluate, inside the tree.
+	// +kubebuilder:validation:MinLength=1
+	Entrypoint string `json:"entrypoint"`
+
+	// ExtVars are external variables (std.extVar) as strings.
+	// +optional
+	ExtVars map[string]string `json:"extVars,omitempty"`
+
+	// TLAs are top-level arguments as strings.
+	// +optional
+	TLAs map[string]string `json:"tlas,omitempty"`
+
+	// JPath lists library folders inside the tree searched by imports.
+	// +optional
+	JPath []string `json:"jpath,omitempty"`
+}
+
+// HelmStep renders a chart that lives in the tree.
+type HelmStep struct {
+	// Chart is the chart's folder inside the tree.
+	// +kubebuilder:validation:MinLength=1
+	Chart string `json:"chart"`
+
+	// ReleaseName is the release name the chart sees.
+	// +optional
+	// +kubebuilder:validation:MaxLength=53
+	ReleaseName string `json:"releaseName,omitempty"`
+
+	// Namespace is the release namespace. Default: the ConfigSync's.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// ValuesFiles are values files inside the tree, merged in order.
+	// +optional
+	ValuesFiles []string `json:"valuesFiles,omitempty"`
+
+	// Values win over ValuesFiles.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	Values *apiextensionsv1.JSON `json:"values,omitempty"`
+}
+
+// TargetType is the kind of object a target is.
+// +kubebuilder:validation:Enum=ConfigMap;Secret;Deployment;StatefulSet;DaemonSet;Object
+type TargetType string
+
+const (
+	TargetConfigMap   TargetType = "ConfigMap"
+	TargetSecret      TargetType = "Secret"
+	TargetDeployment  TargetType = "Deployment"
+	TargetStatefulSet TargetType = "StatefulSet"
+	TargetDaemonSet   TargetType = "DaemonSet"
+	// TargetObject is any other kind, named by APIVersion and Kind.
+	TargetObject TargetType = "Object"
+)
+
+// Target is one object to keep in sync.
+//
+// +kubebuilder:validation:XValidation:rule="self.type == 'Object' ? (has(self.apiVersion) && has(self.kind)) : (!has(self.apiVersion) && !has(self.kind))",message="apiVersion and kind are set exactly when type is Object"
+type Target struct {
+	// Type is ConfigMap, Secret, Deployment, StatefulSet, DaemonSet, or Object
+	// for any other kind.
+	Type TargetType `json:"type"`
+
+	// APIVersion of an Object target, e.g. tekton.dev/v1.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+
+	// Kind of an Object target, e.g. Pipeline.
+	// +optional
+	Kind string `json:"kind,omitempty"`
+
+	// Namespace of the object; it wins over the rendered object's. Default:
+	// the ConfigSync's namespace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
+
+	// Name of the object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// Rollback pins or automates rollback to a revision in history.
+type Rollback struct {
+	// ToRevision is a commit SHA from status.history, or "previous". It holds
+	// until removed: automatic syncs do not undo it.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^(previous|[0-9a-f]{7,40})$`
+	ToRevision string `json:"toRevision,omitempty"`
+
+	// OnFailure rolls back to the last good revision when a revision fails to
+	// apply or become healthy.
+	// +optional
+	OnFailure bool `json:"onFailure,omitempty"`
+}
+
+// ConfigSyncStatus is what the operator observed and did.
+type ConfigSyncStatus struct {
+	// ObservedGeneration is the generation last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// LastSyncedTime is when the last successful sync finished.
+	// +optional
+	LastSyncedTime *metav1.Time `json:"lastSyncedTime,omitempty"`
+
+	// SourceRevision is the revision last applied, as <ref>@sha1:<sha>.
+	// +optional
+	SourceRevision string `json:"sourceRevision,omitempty"`
+
+	// LastAttemptedRevision is the revision of the last sync, failed or not.
+	// +optional
+	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
+
+	// SourcePath is the path inside the repository that was applied.
+	// +optional
+	SourcePath string `json:"sourcePath,omitempty"`
+
+	// AppliedTargets counts the targets applied successfully by the last sync.
+	// +optional
+	AppliedTargets int32 `json:"appliedTargets"`
+
+	// Targets is the result of each target of the last sync.
+	// +optional
+	Targets []TargetStatus `json:"targets,omitempty"`
+
+	// Inventory lists every object this ConfigSync applied and owns.
+	// +optional
+	Inventory []ObjectReference `json:"inventory,omitempty"`
+
+	// History lists applied revisions, newest first, up to historyLimit.
+	// +optional
+	History []HistoryEntry `json:"history,omitempty"`
+
+	// LastHandledReconcileAt is the last value of the
+	// reconcile.configs.example.io/requestedAt annotation that was handled.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
+	// Conditions: Ready, Available, Degraded, Reconciling, Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// TargetResult is the outcome of one target.
+// +kubebuilder:validation:Enum=Applied;Unchanged;Failed;Pending
+type TargetResult string
+
+const (
+	TargetApplied   TargetResult = "Applied"
+	TargetUnchanged TargetResult = "Unchanged"
+	TargetFailed    TargetResult = "Failed"
+	// TargetPending: not applied because another object of the set failed.
+	TargetPending TargetResult = "Pending"
+)
+
+// TargetStatus is the result of one target, or of one rendered object when
+// the spec names no targets.
+type TargetStatus struct {
+	// APIVersion of the object.
+	APIVersion string `json:"apiVersion"`
+	// Kind of the object.
+	Kind string `json:"kind"`
+	// Namespace of the object; empty for cluster-scoped objects.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// Name of the object.
+	Name string `json:"name"`
+	// Result of the last sync for this object.
+	Result TargetResult `json:"result"`
+	// Message explains a failure.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// ObjectReference identifies an applied object.
+type ObjectReference struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// HistoryResult is the outcome of one applied revision.
+// +kubebuilder:validation:Enum=Succeeded;Failed;RolledBack
+type HistoryResult string
+
+const (
+	HistorySucceeded  HistoryResult = "Succeeded"
+	HistoryFailed     HistoryResult = "Failed"
+	HistoryRolledBack HistoryResult = "RolledBack"
+)
+
+// HistoryEntry records one applied revision, with enough to re-apply it.
+type HistoryEntry struct {
+	// Revision is the Git commit SHA.
+	Revision string `json:"revision"`
+	// Digest is the sha256 of the rendered objects that were applied.
+	Digest string `json:"digest"`
+	// AppliedAt is when the revision was applied.
+	AppliedAt metav1.Time `json:"appliedAt"`
+	// Result of applying the revision.
+	Result HistoryResult `json:"result"`
+	// Message explains a failure.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
