@@ -134,6 +134,7 @@ type GitSource struct {
 	// RepoURL is the repository's URL: https://, http://, ssh:// or the
 	// scp-like git@host:org/repo.git.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:Pattern=`^(https?://|ssh://|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:)\S+$`
 	RepoURL string `json:"repoURL"`
 
@@ -141,6 +142,7 @@ type GitSource struct {
 	// outside the repository.
 	// +optional
 	// +kubebuilder:default="."
+	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.split('/').exists(p, p == '..')",message="path must be relative and stay inside the repository"
 	Path string `json:"path,omitempty"`
 

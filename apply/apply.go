@@ -1,0 +1,183 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Action is what applying did to one object.
+type Action string
+
+const (
+	Created    Action = "Created"
+	Configured Action = "Configured"
+	Unchanged  Action = "Unchanged"
+	Failed     Action = "Failed"
+	// Skipped: not applied because another object of the set failed.
+	Skipped Action = "Skipped"
+)
+
+// ObjectRef identifies an object.
+type ObjectRef struct {
+	APIVersion string
+	Kind       string
+	Namespace  string
+	Name       string
+}
+
+// RefOf returns the ObjectRef of obj.
+func RefOf(obj *unstructured.Unstructured) ObjectRef {
+	return ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()}
+}
+
+func (r ObjectRef) String() string {
+	if r.Namespace == "" {
+		return r.Kind + "/" + r.Name
+	}
+	return r.Kind + "/" + r.Namespace + "/" + r.Name
+}
+
+// Entry is the result for one object.
+type Entry struct {
+	Ref    ObjectRef
+	Action Action
+	Err    error
+}
+
+// ChangeSet is the result for a whole set, in apply order.
+type ChangeSet []Entry
+
+// Failures returns the entries that failed.
+func (cs ChangeSet) Failures() []Entry {
+	var out []Entry
+	for _, e := range cs {
+		if e.Err != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// SetError says some objects of a set failed at one stage. The cluster holds
+// none of the set's changes when Stage is "dry-run".
+type SetError struct {
+	Stage    string
+	Failures []Entry
+}
+
+func (e *SetError) Error() string {
+	msgs := make([]string, 0, len(e.Failures))
+	for _, f := range e.Failures {
+		msgs = append(msgs, fmt.Sprintf("%s: %v", f.Ref, f.Err))
+	}
+	return fmt.Sprintf("%s failed for %d object(s): %s", e.Stage, len(e.Failures), strings.Join(msgs, "; "))
+}
+
+// Transient says whether every failure may go away by itself (a timeout, a
+// conflict, an unavailable apiserver), as opposed to an object the apiserver
+// rejects until the source changes.
+func (e *SetError) Transient() bool {
+	for _, f := range e.Failures {
+		if !isTransient(f.Err) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTransient(err error) bool {
+	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsConflict(err) ||
+		apierrors.IsUnexpectedServerError(err)
+}
+
+// Manager applies sets of objects with server-side apply under one field owner.
+type Manager struct {
+	Client client.Client
+	// FieldOwner is the field manager name every apply uses.
+	FieldOwner string
+}
+
+// Options tune one Apply.
+type Options struct {
+	// Force takes ownership of fields another manager owns.
+	Force bool
+}
+
+// Apply dry-runs every object and, only when all pass, applies them. Objects
+// that others depend on (Namespaces, CRDs) go first. The returned ChangeSet
+// has an entry per object; the error is a *SetError when objects failed.
+func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (ChangeSet, error) {
+	objs = ordered(objs)
+	applyOpts := []client.ApplyOption{client.FieldOwner(m.FieldOwner)}
+	if opts.Force {
+		applyOpts = append(applyOpts, client.ForceOwnership)
+	}
+
+	changes := make(ChangeSet, len(objs))
+	dryRun := make([]*unstructured.Unstructured, len(objs))
+	failed := false
+	for i, obj := range objs {
+		changes[i] = Entry{Ref: RefOf(obj), Action: Skipped}
+		dryRun[i] = obj.DeepCopy()
+		err := m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(dryRun[i]), append(applyOpts, client.DryRunAll)...)
+		if err != nil {
+			changes[i].Action, changes[i].Err = Failed, err
+			failed = true
+		}
+	}
+	if failed {
+		return changes, &SetError{Stage: "dry-run", Failures: changes.Failures()}
+	}
+
+	for i, obj := range objs {
+		applied := obj.DeepCopy()
+		if err := m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(applied), applyOpts...); err != nil {
+			changes[i].Action, changes[i].Err = Failed, err
+			failed = true
+			continue
+		}
+		changes[i].Action = actionOf(dryRun[i], applied)
+	}
+	if failed {
+		return changes, &SetError{Stage: "apply", Failures: changes.Failures()}
+	}
+	return changes, nil
+}
+
+// actionOf tells from the dry-run and real responses what the apply did,
+// without an extra GET: a dry-run create has no resourceVersion yet, and an
+// apply that changed nothing leaves the resourceVersion as it was.
+func actionOf(dryRun, applied *unstructured.Unstructured) Action {
+	switch {
+	case dryRun.GetResourceVersion() == "":
+		return Created
+	case dryRun.GetResourceVersion() == applied.GetResourceVersion():
+		return Unchanged
+	default:
+		return Configured
+	}
+}
+
+// ordered returns objs with Namespaces first, then CRDs, then the rest, each
+// group in its original order.
+func ordered(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	out := append([]*unstructured.Unstructured(nil), objs...)
+	rank := func(o *unstructured.Unstructured) int {
+		switch o.GroupVersionKind().GroupKind().String() {
+		case "Namespace":
+			return 0
+		case "CustomResourceDefinition.apiextensions.k8s.io":
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank(out[i]) < rank(out[j]) })
+	return out
+}

@@ -1,0 +1,128 @@
+// Package controllers holds the ConfigSync reconciler. It only wires the
+// stages together (source, renderers, apply, prune) and reports what they did
+// through status, conditions, Events and logs.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/source"
+)
+
+// FieldOwner is the server-side apply field manager of every object ConfigSync applies.
+const FieldOwner = "configsync"
+
+// DefaultRefreshInterval applies when a ConfigSync was stored without the
+// CRD's default (e.g. by an older CRD).
+const DefaultRefreshInterval = 10 * time.Minute
+
+// ConfigSyncReconciler reconciles ConfigSync objects.
+type ConfigSyncReconciler struct {
+	Client   client.Client
+	Fetcher  source.Fetcher
+	Applier  *apply.Manager
+	Recorder recorder.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=configs.example.io,resources=configsyncs,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=configs.example.io,resources=configsyncs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=configs.example.io,resources=configsyncs/finalizers,verbs=update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// ConfigSync applies whatever kinds Git holds, so the manager needs broad
+// rights; tenants are narrowed by impersonating their ServiceAccount.
+// +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;watch;create;update;patch;delete
+
+// stageError carries the condition reason of a failed stage and whether a
+// retry may succeed without the user changing anything.
+type stageError struct {
+	reason    string
+	transient bool
+	err       error
+}
+
+func (e *stageError) Error() string { return e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+func transientErr(reason string, err error) error {
+	return &stageError{reason: reason, transient: true, err: err}
+}
+func configErr(reason string, err error) error { return &stageError{reason: reason, err: err} }
+
+func refreshInterval(cs *configsv1.ConfigSync) time.Duration {
+	if cs.Spec.RefreshInterval != nil && cs.Spec.RefreshInterval.Duration > 0 {
+		return cs.Spec.RefreshInterval.Duration
+	}
+	return DefaultRefreshInterval
+}
+
+// requeueAfter spreads resyncs by up to 5% so that many ConfigSyncs created
+// together do not all poll their Git servers in the same second.
+func requeueAfter(cs *configsv1.ConfigSync) time.Duration {
+	return wait.Jitter(refreshInterval(cs), 0.05)
+}
+
+// setCondition sets a condition stamped with the object's generation.
+func setCondition(cs *configsv1.ConfigSync, typ string, status metav1.ConditionStatus, reason, message string) {
+	apimeta.SetStatusCondition(&cs.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: message, ObservedGeneration: cs.Generation,
+	})
+}
+
+// removeConditions drops conditions that no longer apply.
+func removeConditions(cs *configsv1.ConfigSync, types ...string) {
+	for _, t := range types {
+		apimeta.RemoveStatusCondition(&cs.Status.Conditions, t)
+	}
+}
+
+// patchStatus writes status when it changed since before, so a resync that
+// changes nothing makes no write.
+func (r *ConfigSyncReconciler) patchStatus(ctx context.Context, before, cs *configsv1.ConfigSync) error {
+	if equality.Semantic.DeepEqual(before.Status, cs.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, cs, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("patch status of %s/%s: %w", cs.Namespace, cs.Name, err)
+	}
+	return nil
+}
+
+// reasonOf maps an error to a condition reason and whether it is transient.
+func reasonOf(err error) (string, bool) {
+	var se *stageError
+	if errors.As(err, &se) {
+		return se.reason, se.transient
+	}
+	return configsv1.ReasonApplyFailed, true
+}
+
+func controllerOptions(workers int) controller.Options {
+	if workers < 1 {
+		workers = 1
+	}
+	return controller.Options{MaxConcurrentReconciles: workers}
+}
+
+// New builds a reconciler wired to mgr's client, with artifacts cached in cacheDir.
+func New(mgr ctrlmanager.Manager, cacheDir string) *ConfigSyncReconciler {
+	return &ConfigSyncReconciler{
+		Client:   mgr.GetClient(),
+		Fetcher:  &source.GitFetcher{Dir: cacheDir},
+		Applier:  &apply.Manager{Client: mgr.GetClient(), FieldOwner: FieldOwner},
+		Recorder: mgr.GetEventRecorder("configsync"),
+	}
+}

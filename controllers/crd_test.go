@@ -1,0 +1,76 @@
+package controllers_test
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+)
+
+// The CRD generated from the API markers rejects what the API forbids, at
+// admission, before the operator ever sees it.
+func TestCRDRejectsInvalidSpecs(t *testing.T) {
+	ns := newNamespace(t)
+	tests := []struct {
+		name   string
+		mutate func(*configsv1.ConfigSync)
+		want   string
+	}{
+		{"unknown authMethod", func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.AuthMethod = "ftp" }, `Unsupported value: "ftp"`},
+		{"auth without secret", func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.AuthMethod = configsv1.AuthHTTPS }, "authSecretRef is required"},
+		{"unknown target type", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Targets = []configsv1.Target{{Type: "Pod", Name: "x"}}
+		}, `Unsupported value: "Pod"`},
+		{"Object target without kind", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Targets = []configsv1.Target{{Type: configsv1.TargetObject, Name: "x"}}
+		}, "apiVersion and kind are set exactly when type is Object"},
+		{"two renderers in one step", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Render = []configsv1.RenderStep{{
+				Kustomize: &configsv1.KustomizeStep{Path: "."},
+				Jsonnet:   &configsv1.JsonnetStep{Entrypoint: "main.jsonnet"},
+			}}
+		}, "exactly one of sops, template, kustomize, jsonnet, helm"},
+		{"empty render step", func(cs *configsv1.ConfigSync) { cs.Spec.Render = []configsv1.RenderStep{{}} }, "exactly one of"},
+		{"path escaping the repository", func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.Path = "config/../../etc" }, "stay inside the repository"},
+		{"absolute path", func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.Path = "/etc" }, "stay inside the repository"},
+		{"repoURL without a scheme", func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.RepoURL = "example.com/repo.git" }, "spec.source.git.repoURL"},
+		{"rollback to something that is no SHA", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Rollback = &configsv1.Rollback{ToRevision: "not a sha"}
+		}, "spec.rollback.toRevision"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			cs := newConfigSync(ns, "invalid", "https://example.com/org/repo.git", "")
+			tt.mutate(cs)
+			err := k8s.Create(context.Background(), cs)
+			g.Expect(err).To(HaveOccurred())
+			g.Expect(err.Error()).To(ContainSubstring(tt.want))
+		})
+	}
+}
+
+// A minimal ConfigSync gets the documented defaults.
+func TestCRDDefaults(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	cs := newConfigSync(ns, "defaults", "git@github.com:org/repo.git", "")
+	g.Expect(k8s.Create(context.Background(), cs)).To(Succeed())
+	g.Expect(cs.Spec.RefreshInterval.Duration.String()).To(Equal("10m0s"))
+	g.Expect(*cs.Spec.HistoryLimit).To(BeEquivalentTo(10))
+	g.Expect(cs.Spec.Source.Git.AuthMethod).To(Equal(configsv1.AuthNone))
+	g.Expect(cs.Spec.Source.Git.Path).To(Equal("."))
+
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	g.Expect(k8s.Get(context.Background(), keyOf("configsyncs.configs.example.io"), crd)).To(Succeed())
+	var columns []string
+	for _, c := range crd.Spec.Versions[0].AdditionalPrinterColumns {
+		columns = append(columns, c.Name)
+	}
+	g.Expect(columns).To(Equal([]string{"Ready", "Revision", "Targets", "Age", "Status"}))
+	g.Expect(crd.Spec.Names.ShortNames).To(ConsistOf("cs"))
+	g.Expect(crd.Spec.Versions[0].Subresources.Status).NotTo(BeNil())
+}

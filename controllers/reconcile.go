@@ -1,0 +1,323 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/internal/filetree"
+	"github.com/configsync/configsync/prune"
+	"github.com/configsync/configsync/renderers"
+	"github.com/configsync/configsync/source"
+)
+
+// SetupWithManager registers the reconciler. Status writes do not trigger a
+// reconcile; spec changes and the reconcile-request annotation do.
+func (r *ConfigSyncReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&configsv1.ConfigSync{}, builder.WithPredicates(
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WithOptions(controllerOptions(workers)).
+		Complete(r)
+}
+
+// syncRun is the state one reconcile carries from stage to stage.
+type syncRun struct {
+	cs       *configsv1.ConfigSync
+	artifact *source.Artifact
+	tree     filetree.Tree
+	objs     []*unstructured.Unstructured
+	changes  apply.ChangeSet
+}
+
+// Reconcile fetches, renders, dry-runs and applies one ConfigSync, then
+// records the outcome in its status.
+func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	cs := &configsv1.ConfigSync{}
+	if err := r.Client.Get(ctx, req.NamespacedName, cs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !cs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // pruning on deletion comes with the finalizer
+	}
+	before := cs.DeepCopy()
+
+	if cs.Spec.Suspend {
+		setCondition(cs, configsv1.ConditionReconciling, metav1.ConditionFalse, configsv1.ReasonSuspended, "reconciliation is suspended")
+		return ctrl.Result{}, r.patchStatus(ctx, before, cs)
+	}
+
+	// Show live progress when there is new work, but not on every periodic
+	// resync: that would cost a status write per ConfigSync per interval.
+	if requested := cs.Annotations[configsv1.AnnotationReconcileRequestedAt]; cs.Status.ObservedGeneration != cs.Generation || requested != cs.Status.LastHandledReconcileAt {
+		cs.Status.LastHandledReconcileAt = requested
+		setCondition(cs, configsv1.ConditionReconciling, metav1.ConditionTrue, configsv1.ReasonProgressing, "fetching, rendering and applying")
+		if err := r.patchStatus(ctx, before, cs); err != nil {
+			return ctrl.Result{}, err
+		}
+		before = cs.DeepCopy()
+	}
+
+	run := &syncRun{cs: cs}
+	err := r.sync(ctx, run)
+	if err != nil {
+		result, retErr := r.recordFailure(ctx, run, err)
+		if patchErr := r.patchStatus(ctx, before, cs); patchErr != nil {
+			return ctrl.Result{}, errors.Join(retErr, patchErr)
+		}
+		return result, retErr
+	}
+	r.recordSuccess(ctx, run)
+	return ctrl.Result{RequeueAfter: requeueAfter(cs)}, r.patchStatus(ctx, before, cs)
+}
+
+// sync runs the stages in order and stops at the first failure.
+func (r *ConfigSyncReconciler) sync(ctx context.Context, run *syncRun) error {
+	stages := []func(context.Context, *syncRun) error{r.fetch, r.render, r.decode, r.apply}
+	for _, stage := range stages {
+		if err := stage(ctx, run); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
+	git := run.cs.Spec.Source.Git
+	if git.AuthMethod != "" && git.AuthMethod != configsv1.AuthNone {
+		return configErr(configsv1.ReasonNotImplemented, fmt.Errorf("authMethod %q is not supported yet: only public repositories can be fetched", git.AuthMethod))
+	}
+	req := source.Request{URL: git.RepoURL, Branch: git.Branch, Revision: git.Revision}
+	if git.Timeout != nil {
+		req.Timeout = git.Timeout.Duration
+	}
+	art, err := r.Fetcher.Fetch(ctx, req)
+	if err != nil {
+		var se *source.Error
+		if errors.As(err, &se) {
+			return &stageError{reason: string(se.Reason), transient: se.Transient(), err: err}
+		}
+		return transientErr(configsv1.ReasonFetchFailed, err)
+	}
+	run.artifact = art
+	run.cs.Status.LastAttemptedRevision = art.Revision()
+	return nil
+}
+
+func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
+	root, err := os.OpenRoot(run.artifact.Dir)
+	if err != nil {
+		return transientErr(configsv1.ReasonFetchFailed, fmt.Errorf("open artifact: %w", err))
+	}
+	defer root.Close()
+	path := run.cs.Spec.Source.Git.Path
+	if path == "" {
+		path = "."
+	}
+	tree, err := filetree.Load(root.FS(), path, filetree.DefaultLimits)
+	switch {
+	case errors.Is(err, filetree.ErrNotFound):
+		return configErr(configsv1.ReasonPathNotFound, fmt.Errorf("path %q not found at %s", path, run.artifact.Revision()))
+	case err != nil:
+		return configErr(configsv1.ReasonInvalidPath, fmt.Errorf("read path %q: %w", path, err))
+	}
+	out, err := renderers.Run(ctx, run.cs.Spec.Render, renderers.Inputs{}, tree)
+	if err != nil {
+		return configErr(configsv1.ReasonRenderFailed, err)
+	}
+	run.tree = out
+	return nil
+}
+
+func (r *ConfigSyncReconciler) decode(ctx context.Context, run *syncRun) error {
+	objs, err := apply.Decode(run.tree)
+	if err != nil {
+		return configErr(configsv1.ReasonInvalidManifest, err)
+	}
+	if len(objs) == 0 && !run.cs.Spec.AllowEmpty {
+		return configErr(configsv1.ReasonInvalidManifest, fmt.Errorf("the source rendered no objects at %s; set allowEmpty to sync an empty set", run.artifact.Revision()))
+	}
+	objs, err = selectTargets(run.cs, objs)
+	if err != nil {
+		return configErr(configsv1.ReasonInvalidManifest, err)
+	}
+	for _, obj := range objs {
+		if obj.GetNamespace() != "" {
+			continue
+		}
+		// An unknown kind (say, a CR whose CRD is not installed) stays as it
+		// is: the dry-run names the problem better than a mapping error.
+		if namespaced, err := r.Client.IsObjectNamespaced(obj); err == nil && namespaced {
+			obj.SetNamespace(run.cs.Namespace)
+		}
+	}
+	prune.Label(objs, run.cs.Namespace, run.cs.Name)
+	run.objs = objs
+	return nil
+}
+
+func (r *ConfigSyncReconciler) apply(ctx context.Context, run *syncRun) error {
+	changes, err := r.Applier.Apply(ctx, run.objs, apply.Options{Force: run.cs.Spec.Force})
+	run.changes = changes
+	var setErr *apply.SetError
+	if errors.As(err, &setErr) {
+		reason := configsv1.ReasonApplyFailed
+		if setErr.Stage == "dry-run" {
+			reason = configsv1.ReasonDryRunFailed
+		}
+		return &stageError{reason: reason, transient: setErr.Transient(), err: err}
+	}
+	if err != nil {
+		return transientErr(configsv1.ReasonApplyFailed, err)
+	}
+	return nil
+}
+
+// recordSuccess writes the status of a sync that applied every object.
+func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) {
+	cs := run.cs
+	rev := run.artifact.Revision()
+	counts := map[apply.Action]int{}
+	for _, c := range run.changes {
+		counts[c.Action]++
+	}
+	revisionChanged := cs.Status.SourceRevision != rev
+
+	cs.Status.ObservedGeneration = cs.Generation
+	cs.Status.SourceRevision = rev
+	cs.Status.SourcePath = cs.Spec.Source.Git.Path
+	cs.Status.Targets, cs.Status.AppliedTargets = targetStatuses(run.changes)
+	inv := prune.Inventory{}
+	for _, c := range run.changes {
+		inv.Add(toReference(c.Ref))
+	}
+	cs.Status.Inventory = inv.List()
+	digest := digestOf(run.objs)
+	recordHistory(cs, run.artifact.Commit, digest)
+
+	msg := fmt.Sprintf("applied revision %s: %d object(s), %d created, %d configured, %d unchanged",
+		rev, len(run.changes), counts[apply.Created], counts[apply.Configured], counts[apply.Unchanged])
+	setCondition(cs, configsv1.ConditionReady, metav1.ConditionTrue, configsv1.ReasonSucceeded, msg)
+	setCondition(cs, configsv1.ConditionAvailable, metav1.ConditionTrue, configsv1.ReasonSucceeded, msg)
+	setCondition(cs, configsv1.ConditionDegraded, metav1.ConditionFalse, configsv1.ReasonSucceeded, "")
+	removeConditions(cs, configsv1.ConditionReconciling, configsv1.ConditionStalled)
+
+	log := ctrl.LoggerFrom(ctx).WithValues("revision", rev)
+	changed := counts[apply.Created]+counts[apply.Configured] > 0
+	if changed || revisionChanged {
+		now := metav1.Now()
+		cs.Status.LastSyncedTime = &now
+		log.Info("synced", "objects", len(run.changes), "created", counts[apply.Created], "configured", counts[apply.Configured], "unchanged", counts[apply.Unchanged])
+		r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, configsv1.ReasonSucceeded, "Sync", msg)
+		return
+	}
+	log.V(1).Info("in sync", "objects", len(run.changes))
+}
+
+// recordFailure writes the status of a failed sync and says how to requeue:
+// a transient failure goes back to the workqueue's exponential backoff; one
+// the user must fix waits for the next interval (a new commit may fix it)
+// with Stalled set.
+func (r *ConfigSyncReconciler) recordFailure(ctx context.Context, run *syncRun, err error) (ctrl.Result, error) {
+	cs := run.cs
+	reason, transient := reasonOf(err)
+	msg := err.Error()
+	setCondition(cs, configsv1.ConditionReady, metav1.ConditionFalse, reason, msg)
+	setCondition(cs, configsv1.ConditionDegraded, metav1.ConditionTrue, reason, msg)
+	if run.changes != nil {
+		cs.Status.Targets, cs.Status.AppliedTargets = targetStatuses(run.changes)
+		// Objects the failed apply did write are ours now: keep them in the
+		// inventory so that a later prune can find them.
+		inv := prune.FromStatus(cs.Status.Inventory)
+		for _, c := range run.changes {
+			if c.Action == apply.Created || c.Action == apply.Configured || c.Action == apply.Unchanged {
+				inv.Add(toReference(c.Ref))
+			}
+		}
+		cs.Status.Inventory = inv.List()
+	}
+
+	log := ctrl.LoggerFrom(ctx)
+	if run.artifact != nil {
+		log = log.WithValues("revision", run.artifact.Revision())
+	}
+	log.Error(err, "sync failed", "reason", reason, "transient", transient)
+	r.Recorder.Eventf(cs, nil, corev1.EventTypeWarning, reason, "Sync", "%s", msg)
+
+	if transient {
+		setCondition(cs, configsv1.ConditionReconciling, metav1.ConditionTrue, reason, "retrying: "+msg)
+		removeConditions(cs, configsv1.ConditionStalled)
+		return ctrl.Result{}, err
+	}
+	setCondition(cs, configsv1.ConditionStalled, metav1.ConditionTrue, reason, msg)
+	removeConditions(cs, configsv1.ConditionReconciling)
+	return ctrl.Result{RequeueAfter: requeueAfter(cs)}, nil
+}
+
+func targetStatuses(changes apply.ChangeSet) ([]configsv1.TargetStatus, int32) {
+	out := make([]configsv1.TargetStatus, 0, len(changes))
+	var applied int32
+	for _, c := range changes {
+		ts := configsv1.TargetStatus{APIVersion: c.Ref.APIVersion, Kind: c.Ref.Kind, Namespace: c.Ref.Namespace, Name: c.Ref.Name}
+		switch c.Action {
+		case apply.Created, apply.Configured:
+			ts.Result = configsv1.TargetApplied
+			applied++
+		case apply.Unchanged:
+			ts.Result = configsv1.TargetUnchanged
+			applied++
+		case apply.Failed:
+			ts.Result, ts.Message = configsv1.TargetFailed, c.Err.Error()
+		default:
+			ts.Result, ts.Message = configsv1.TargetPending, "not applied: another object of the set failed"
+		}
+		out = append(out, ts)
+	}
+	return out, applied
+}
+
+func toReference(r apply.ObjectRef) configsv1.ObjectReference {
+	return configsv1.ObjectReference{APIVersion: r.APIVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+}
+
+// digestOf hashes the objects as applied, so history can tell two renders of
+// the same commit apart (say, after a values change).
+func digestOf(objs []*unstructured.Unstructured) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	for _, o := range objs {
+		_ = enc.Encode(o.Object) // maps marshal with sorted keys: stable
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// recordHistory puts the applied revision at the head of the history unless it
+// is already there, and trims the history to historyLimit.
+func recordHistory(cs *configsv1.ConfigSync, commit, digest string) {
+	limit := 10
+	if cs.Spec.HistoryLimit != nil {
+		limit = int(*cs.Spec.HistoryLimit)
+	}
+	h := cs.Status.History
+	if len(h) == 0 || h[0].Revision != commit || h[0].Digest != digest {
+		h = append([]configsv1.HistoryEntry{{Revision: commit, Digest: digest, AppliedAt: metav1.Now(), Result: configsv1.HistorySucceeded}}, h...)
+	}
+	if len(h) > limit {
+		h = h[:limit]
+	}
+	cs.Status.History = h
+}
