@@ -2,8 +2,6 @@
 SHELL := /usr/bin/env bash
 export GOTOOLCHAIN := local
 
-# Where the built control plane lives; hack/control-plane.sh builds it on first use.
-ENVTEST_ASSETS = $(shell hack/control-plane.sh)
 CONTROLLER_GEN := go tool controller-gen
 GO_TEST_FLAGS ?=
 
@@ -44,7 +42,7 @@ envtest-path: ## Print the folder holding kube-apiserver and etcd (builds them o
 
 .PHONY: test
 test: verify vet ## Run every test against a real kube-apiserver, etcd and Git servers.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+	assets="$$(hack/control-plane.sh)" && KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) ./...
 
 ##@ Build and run
 
@@ -53,9 +51,8 @@ build: ## Build the manager into bin/.
 	go build -o bin/manager ./cmd/manager
 
 .PHONY: run
-run: manifests ## Install the CRD into the current kubeconfig's cluster and run the manager locally.
-	go run ./cmd/manager install-crds
-	go run ./cmd/manager
+run: ## Install the CRD into the current kubeconfig's cluster and run the manager against it.
+	go run ./cmd/manager --install-crds --metrics-bind-address=:8080 --health-probe-bind-address=:8081 --zap-devel
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
