@@ -32,10 +32,12 @@ const DefaultRefreshInterval = 10 * time.Minute
 
 // ConfigSyncReconciler reconciles ConfigSync objects.
 type ConfigSyncReconciler struct {
-	Client   client.Client
-	Fetcher  source.Fetcher
-	Applier  *apply.Manager
-	Recorder recorder.EventRecorder
+	Client client.Client
+	// APIReader reads Secrets without caching them.
+	APIReader client.Reader
+	Fetcher   source.Fetcher
+	Applier   *apply.Manager
+	Recorder  recorder.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=configs.example.io,resources=configsyncs,verbs=get;list;watch;update;patch
@@ -120,9 +122,10 @@ func controllerOptions(workers int) controller.Options {
 // New builds a reconciler wired to mgr's client, with artifacts cached in cacheDir.
 func New(mgr ctrlmanager.Manager, cacheDir string) *ConfigSyncReconciler {
 	return &ConfigSyncReconciler{
-		Client:   mgr.GetClient(),
-		Fetcher:  &source.GitFetcher{Dir: cacheDir},
-		Applier:  &apply.Manager{Client: mgr.GetClient(), FieldOwner: FieldOwner},
-		Recorder: mgr.GetEventRecorder("configsync"),
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Fetcher:   &source.GitFetcher{Dir: cacheDir},
+		Applier:   &apply.Manager{Client: mgr.GetClient(), FieldOwner: FieldOwner},
+		Recorder:  mgr.GetEventRecorder("configsync"),
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -73,6 +72,7 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 
 	run := &syncRun{cs: cs}
+	defer run.release()
 	err := r.sync(ctx, run)
 	if err != nil {
 		result, retErr := r.recordFailure(ctx, run, err)
@@ -83,6 +83,13 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	r.recordSuccess(ctx, run)
 	return ctrl.Result{RequeueAfter: requeueAfter(cs)}, r.patchStatus(ctx, before, cs)
+}
+
+// release gives the artifact back to the source cache.
+func (run *syncRun) release() {
+	if run.artifact != nil {
+		run.artifact.Release()
+	}
 }
 
 // sync runs the stages in order and stops at the first failure.
@@ -98,42 +105,59 @@ func (r *ConfigSyncReconciler) sync(ctx context.Context, run *syncRun) error {
 
 func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 	git := run.cs.Spec.Source.Git
-	if git.AuthMethod != "" && git.AuthMethod != configsv1.AuthNone {
-		return configErr(configsv1.ReasonNotImplemented, fmt.Errorf("authMethod %q is not supported yet: only public repositories can be fetched", git.AuthMethod))
+	auth, err := r.gitAuth(ctx, run.cs)
+	if err != nil {
+		return err
 	}
-	req := source.Request{URL: git.RepoURL, Branch: git.Branch, Revision: git.Revision}
+	req := source.Request{URL: git.RepoURL, Branch: git.Branch, Revision: git.Revision, Auth: auth}
 	if git.Timeout != nil {
 		req.Timeout = git.Timeout.Duration
 	}
 	art, err := r.Fetcher.Fetch(ctx, req)
 	if err != nil {
-		var se *source.Error
-		if errors.As(err, &se) {
-			return &stageError{reason: string(se.Reason), transient: se.Transient(), err: err}
-		}
-		return transientErr(configsv1.ReasonFetchFailed, err)
+		return sourceErr(err)
 	}
 	run.artifact = art
 	run.cs.Status.LastAttemptedRevision = art.Revision()
 	return nil
 }
 
-func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
-	root, err := os.OpenRoot(run.artifact.Dir)
+// gitAuth reads the credentials Secret. It reads through the API reader, not
+// the cache, so the manager never caches every Secret of the cluster.
+func (r *ConfigSyncReconciler) gitAuth(ctx context.Context, cs *configsv1.ConfigSync) (*source.Auth, error) {
+	git := cs.Spec.Source.Git
+	if git.AuthMethod == "" || git.AuthMethod == configsv1.AuthNone {
+		return nil, nil
+	}
+	if git.AuthSecretRef == nil {
+		return nil, configErr(configsv1.ReasonAuthenticationFailed, fmt.Errorf("authMethod %s needs authSecretRef", git.AuthMethod))
+	}
+	secret := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: cs.Namespace, Name: git.AuthSecretRef.Name}
+	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		// A Secret created after the ConfigSync is picked up by the retry.
+		return nil, transientErr(configsv1.ReasonAuthenticationFailed, fmt.Errorf("read auth Secret %s: %w", key, err))
+	}
+	auth, err := source.AuthFromSecret(source.Method(git.AuthMethod), secret.Data, git.InsecureSkipHostKeyVerification)
 	if err != nil {
-		return transientErr(configsv1.ReasonFetchFailed, fmt.Errorf("open artifact: %w", err))
+		return nil, configErr(configsv1.ReasonAuthenticationFailed, fmt.Errorf("auth Secret %s: %w", key, err))
 	}
-	defer root.Close()
-	path := run.cs.Spec.Source.Git.Path
-	if path == "" {
-		path = "."
+	return auth, nil
+}
+
+// sourceErr maps a source error to its condition reason and retry policy.
+func sourceErr(err error) error {
+	var se *source.Error
+	if errors.As(err, &se) {
+		return &stageError{reason: string(se.Reason), transient: se.Transient(), err: err}
 	}
-	tree, err := filetree.Load(root.FS(), path, filetree.DefaultLimits)
-	switch {
-	case errors.Is(err, filetree.ErrNotFound):
-		return configErr(configsv1.ReasonPathNotFound, fmt.Errorf("path %q not found at %s", path, run.artifact.Revision()))
-	case err != nil:
-		return configErr(configsv1.ReasonInvalidPath, fmt.Errorf("read path %q: %w", path, err))
+	return transientErr(configsv1.ReasonFetchFailed, err)
+}
+
+func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
+	tree, err := run.artifact.Load(run.cs.Spec.Source.Git.Path, filetree.DefaultLimits)
+	if err != nil {
+		return sourceErr(err)
 	}
 	out, err := renderers.Run(ctx, run.cs.Spec.Render, renderers.Inputs{}, tree)
 	if err != nil {

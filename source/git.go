@@ -1,5 +1,6 @@
 // Package source fetches configuration from Git into immutable local
-// artifacts, one folder per commit.
+// artifacts, one folder per repository, credentials and commit, shared by
+// every ConfigSync of the process.
 package source
 
 import (
@@ -21,6 +22,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+	"golang.org/x/crypto/ssh/knownhosts"
+	"golang.org/x/sync/singleflight"
 )
 
 // Request says what to fetch.
@@ -31,6 +34,8 @@ type Request struct {
 	Branch string
 	// Revision pins a commit (full or short SHA) or a tag; it wins over Branch.
 	Revision string
+	// Auth holds credentials; nil means none.
+	Auth *Auth
 	// Timeout bounds the whole fetch; zero means DefaultTimeout.
 	Timeout time.Duration
 }
@@ -38,36 +43,40 @@ type Request struct {
 // DefaultTimeout bounds a fetch whose Request sets none.
 const DefaultTimeout = 60 * time.Second
 
-// Artifact is an immutable checkout of one commit. Never write into Dir:
-// other ConfigSyncs on the same commit share it.
-type Artifact struct {
-	// Dir is the root of the checked-out files; it holds no .git folder.
-	Dir string
-	// Commit is the full commit SHA.
-	Commit string
-	// Ref is what was asked for: a branch, a tag, or the pinned revision.
-	Ref string
-}
-
-// Revision formats the artifact as <ref>@sha1:<commit>, the form Flux users know.
-func (a *Artifact) Revision() string { return a.Ref + "@sha1:" + a.Commit }
-
 // Fetcher fetches a Request into an Artifact.
 type Fetcher interface {
 	Fetch(ctx context.Context, req Request) (*Artifact, error)
 }
 
-// GitFetcher fetches with go-git into a folder per repository and commit
-// under Dir. It lists the remote's refs first and skips the download when
-// the commit is already there, so an unchanged resync costs one round trip.
+// GitFetcher fetches with go-git into a cache shared by every ConfigSync. It
+// lists the remote's refs first and downloads nothing when the commit is
+// already cached; concurrent fetches of one repository share one listing and
+// one download.
 type GitFetcher struct {
+	// Dir holds the artifacts.
 	Dir string
+	// MaxArtifacts bounds the commits kept on disk; zero means DefaultMaxArtifacts.
+	MaxArtifacts int
+
+	group singleflight.Group
+	cache artifactCache
 }
 
 var _ Fetcher = (*GitFetcher)(nil)
 
-// Fetch resolves req to a commit and returns its artifact.
-func (f *GitFetcher) Fetch(ctx context.Context, req Request) (*Artifact, error) {
+// Fetch resolves req to a commit and returns its artifact. The caller must
+// Release the artifact when done reading it.
+func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err error) {
+	start := time.Now()
+	host := Host(req.URL)
+	defer func() {
+		result := "Success"
+		if err != nil {
+			result = string(ReasonOf(err))
+		}
+		fetchDuration.WithLabelValues(host, result).Observe(time.Since(start).Seconds())
+	}()
+
 	timeout := req.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -75,7 +84,17 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (*Artifact, error) 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	refs, err := listRefs(ctx, req.URL)
+	auth, err := req.Auth.transportAuth(req.URL)
+	if err != nil {
+		return nil, &Error{Reason: ReasonAuthenticationFailed, Err: redact(err, req.URL, req.Auth)}
+	}
+	c := conn{url: req.URL, auth: auth, secrets: req.Auth}
+	if req.Auth != nil {
+		c.caBundle = req.Auth.CABundle
+	}
+	key := cacheKey(req.URL, req.Auth)
+
+	refs, err := f.listRefs(ctx, key, c)
 	if err != nil {
 		return nil, err
 	}
@@ -83,23 +102,173 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (*Artifact, error) 
 	if err != nil {
 		return nil, err
 	}
-	dir := f.artifactDir(req.URL, target.commit)
-	if target.commit != "" && exists(dir) {
-		return &Artifact{Dir: dir, Commit: target.commit, Ref: target.name}, nil
+	if target.commit != "" {
+		if art := f.cache.acquire(f.artifactDir(key, target.commit), target.commit, target.name); art != nil {
+			artifactLookups.WithLabelValues(host, "hit").Inc()
+			return art, nil
+		}
 	}
-	repo, err := clone(ctx, req.URL, target)
+	artifactLookups.WithLabelValues(host, "miss").Inc()
+
+	want := target.commit
+	if want == "" {
+		want = req.Revision
+	}
+	sha, err, _ := f.group.Do("fetch/"+key+"/"+want, func() (any, error) {
+		return f.download(ctx, key, c, target, want)
+	})
 	if err != nil {
 		return nil, err
 	}
-	commit, err := commitOf(repo, target, req.Revision)
+	art = f.cache.acquire(f.artifactDir(key, sha.(string)), sha.(string), target.name)
+	if art == nil {
+		return nil, fmt.Errorf("artifact of %s left the cache before use", sha)
+	}
+	return art, nil
+}
+
+// conn is what every network call of one fetch needs.
+type conn struct {
+	url      string
+	auth     transport.AuthMethod
+	caBundle []byte
+	secrets  *Auth
+}
+
+// cacheKey separates repositories and credentials: a repository fetched with
+// one identity is never served to another.
+func cacheKey(url string, auth *Auth) string {
+	sum := sha256.Sum256([]byte(url + "\x00" + auth.identity()))
+	return hex.EncodeToString(sum[:8])
+}
+
+func (f *GitFetcher) artifactDir(key, commit string) string {
+	return filepath.Join(f.Dir, key, commit)
+}
+
+// listRefs lists the remote's refs; concurrent callers on one repository and
+// credentials share one request.
+func (f *GitFetcher) listRefs(ctx context.Context, key string, c conn) ([]*plumbing.Reference, error) {
+	refs, err, _ := f.group.Do("list/"+key, func() (any, error) {
+		remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{c.url}})
+		refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: c.auth, CABundle: c.caBundle})
+		if err != nil {
+			return nil, classify(c, err)
+		}
+		return refs, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	dir = f.artifactDir(req.URL, commit.Hash.String())
-	if err := f.materialize(commit, dir); err != nil {
-		return nil, err
+	return refs.([]*plumbing.Reference), nil
+}
+
+// download clones the target and writes its commit into the cache; it
+// returns the commit SHA.
+func (f *GitFetcher) download(ctx context.Context, key string, c conn, t target, want string) (string, error) {
+	repo, err := clone(ctx, c, t)
+	if err != nil {
+		return "", err
 	}
-	return &Artifact{Dir: dir, Commit: commit.Hash.String(), Ref: target.name}, nil
+	commit, err := commitOf(repo, want)
+	if err != nil {
+		return "", err
+	}
+	sha := commit.Hash.String()
+	dir := f.artifactDir(key, sha)
+	if err := materialize(commit, dir); err != nil {
+		return "", err
+	}
+	max := f.MaxArtifacts
+	if max <= 0 {
+		max = DefaultMaxArtifacts
+	}
+	f.cache.add(dir, max)
+	return sha, nil
+}
+
+// clone fetches into memory: the artifact is written from the commit's tree,
+// so no .git folder ever reaches a renderer. A branch or tag is fetched
+// shallow; a bare SHA needs the history to find it.
+func clone(ctx context.Context, c conn, t target) (*git.Repository, error) {
+	opts := &git.CloneOptions{URL: c.url, Auth: c.auth, CABundle: c.caBundle, NoCheckout: true, Tags: git.NoTags}
+	if t.ref != "" && t.ref != plumbing.HEAD {
+		opts.ReferenceName = t.ref
+		opts.SingleBranch = true
+		opts.Depth = 1
+	}
+	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, opts)
+	if err != nil {
+		return nil, classify(c, err)
+	}
+	return repo, nil
+}
+
+func commitOf(repo *git.Repository, want string) (*object.Commit, error) {
+	hash, err := repo.ResolveRevision(plumbing.Revision(want))
+	if err != nil {
+		return nil, fail(ReasonRevisionNotFound, "revision %q: %w", want, err)
+	}
+	commit, err := repo.CommitObject(*hash)
+	if err != nil {
+		return nil, fail(ReasonRevisionNotFound, "commit %s: %w", hash, err)
+	}
+	return commit, nil
+}
+
+// materialize writes the commit's files to dir, atomically: a concurrent
+// fetch of the same commit either sees the whole folder or none of it.
+func materialize(commit *object.Commit, dir string) error {
+	if exists(dir) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("create cache folder: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-")
+	if err != nil {
+		return fmt.Errorf("create cache folder: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	tree, err := commit.Tree()
+	if err != nil {
+		return fmt.Errorf("read tree of %s: %w", commit.Hash, err)
+	}
+	if err := tree.Files().ForEach(func(file *object.File) error { return writeFile(tmp, file) }); err != nil {
+		return fmt.Errorf("write files of %s: %w", commit.Hash, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil && !exists(dir) {
+		return fmt.Errorf("publish %s: %w", dir, err)
+	}
+	return nil
+}
+
+func classify(c conn, err error) error {
+	safe := RedactURL(c.url)
+	var reason Reason
+	switch {
+	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),
+		errors.Is(err, transport.ErrInvalidAuthMethod), isSSHAuthError(err):
+		reason = ReasonAuthenticationFailed
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		reason = ReasonRevisionNotFound
+	case errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return &Error{Reason: ReasonRevisionNotFound, Err: fmt.Errorf("fetch %s: the repository has no commits", safe)}
+	default:
+		reason = ReasonSourceUnreachable
+	}
+	return &Error{Reason: reason, Err: redact(fmt.Errorf("fetch %s: %w", c.url, err), c.url, c.secrets)}
+}
+
+// isSSHAuthError tells a refused host key, or a server that refused our
+// key, from a network failure: both are the user's to fix.
+func isSSHAuthError(err error) bool {
+	var keyErr *knownhosts.KeyError
+	if errors.As(err, &keyErr) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "ssh: handshake failed") || strings.Contains(msg, "unable to authenticate")
 }
 
 // target is what a Request resolved to against the remote's refs. commit is
@@ -108,15 +277,6 @@ type target struct {
 	name   string
 	ref    plumbing.ReferenceName
 	commit string
-}
-
-func listRefs(ctx context.Context, url string) ([]*plumbing.Reference, error) {
-	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
-	refs, err := remote.ListContext(ctx, &git.ListOptions{})
-	if err != nil {
-		return nil, classify(url, err)
-	}
-	return refs, nil
 }
 
 func resolve(refs []*plumbing.Reference, req Request) (target, error) {
@@ -190,66 +350,6 @@ func resolve(refs []*plumbing.Reference, req Request) (target, error) {
 	return target{name: name, ref: ref, commit: sha}, nil
 }
 
-// clone fetches into memory: the artifact is written from the commit's tree,
-// so no .git folder ever reaches a renderer. A branch or tag is fetched
-// shallow; a bare SHA needs the history to find it.
-func clone(ctx context.Context, url string, t target) (*git.Repository, error) {
-	opts := &git.CloneOptions{URL: url, NoCheckout: true, Tags: git.NoTags}
-	if t.ref != "" && t.ref != plumbing.HEAD {
-		opts.ReferenceName = t.ref
-		opts.SingleBranch = true
-		opts.Depth = 1
-	}
-	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, opts)
-	if err != nil {
-		return nil, classify(url, err)
-	}
-	return repo, nil
-}
-
-func commitOf(repo *git.Repository, t target, revision string) (*object.Commit, error) {
-	want := t.commit
-	if want == "" {
-		want = revision
-	}
-	hash, err := repo.ResolveRevision(plumbing.Revision(want))
-	if err != nil {
-		return nil, fail(ReasonRevisionNotFound, "revision %q: %w", want, err)
-	}
-	commit, err := repo.CommitObject(*hash)
-	if err != nil {
-		return nil, fail(ReasonRevisionNotFound, "commit %s: %w", hash, err)
-	}
-	return commit, nil
-}
-
-// materialize writes the commit's files to dir, atomically: a concurrent
-// fetch of the same commit either sees the whole folder or none of it.
-func (f *GitFetcher) materialize(commit *object.Commit, dir string) error {
-	if exists(dir) {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return fmt.Errorf("create cache folder: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-")
-	if err != nil {
-		return fmt.Errorf("create cache folder: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	tree, err := commit.Tree()
-	if err != nil {
-		return fmt.Errorf("read tree of %s: %w", commit.Hash, err)
-	}
-	if err := tree.Files().ForEach(func(file *object.File) error { return writeFile(tmp, file) }); err != nil {
-		return fmt.Errorf("write files of %s: %w", commit.Hash, err)
-	}
-	if err := os.Rename(tmp, dir); err != nil && !exists(dir) {
-		return fmt.Errorf("publish %s: %w", dir, err)
-	}
-	return nil
-}
-
 // writeFile writes one blob. Symlinks are kept as symlinks: readers open the
 // tree through an os.Root, which refuses links that lead outside it.
 func writeFile(root string, file *object.File) error {
@@ -285,25 +385,6 @@ func writeFile(root string, file *object.File) error {
 		return err
 	}
 	return out.Close()
-}
-
-func (f *GitFetcher) artifactDir(url, commit string) string {
-	sum := sha256.Sum256([]byte(url))
-	return filepath.Join(f.Dir, hex.EncodeToString(sum[:8]), commit)
-}
-
-func classify(url string, err error) error {
-	switch {
-	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),
-		errors.Is(err, transport.ErrInvalidAuthMethod):
-		return &Error{Reason: ReasonAuthenticationFailed, Err: fmt.Errorf("fetch %s: %w", url, err)}
-	case errors.Is(err, transport.ErrRepositoryNotFound):
-		return &Error{Reason: ReasonRevisionNotFound, Err: fmt.Errorf("fetch %s: %w", url, err)}
-	case errors.Is(err, transport.ErrEmptyRemoteRepository):
-		return &Error{Reason: ReasonRevisionNotFound, Err: fmt.Errorf("fetch %s: the repository has no commits", url)}
-	default:
-		return &Error{Reason: ReasonSourceUnreachable, Err: fmt.Errorf("fetch %s: %w", url, err)}
-	}
 }
 
 func exists(path string) bool {

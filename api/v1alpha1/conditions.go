@@ -13,20 +13,24 @@ const (
 
 // Condition reasons, for machines to switch on.
 const (
-	ReasonSucceeded         = "Succeeded"
-	ReasonProgressing       = "Progressing"
-	ReasonSuspended         = "Suspended"
-	ReasonFetchFailed       = "FetchFailed"
-	ReasonInvalidPath       = "InvalidPath"
-	ReasonPathNotFound      = "PathNotFound"
-	ReasonRenderFailed      = "RenderFailed"
-	ReasonInvalidManifest   = "InvalidManifest"
-	ReasonDryRunFailed      = "DryRunFailed"
-	ReasonApplyFailed       = "ApplyFailed"
-	ReasonPruneFailed       = "PruneFailed"
-	ReasonHealthCheckFailed = "HealthCheckFailed"
-	ReasonRolledBack        = "RolledBack"
-	ReasonNotImplemented    = "NotImplemented"
+	ReasonSucceeded   = "Succeeded"
+	ReasonProgressing = "Progressing"
+	ReasonSuspended   = "Suspended"
+	ReasonFetchFailed = "FetchFailed"
+	// The source's reasons; source.Reason values are the same strings.
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	ReasonSourceUnreachable    = "SourceUnreachable"
+	ReasonRevisionNotFound     = "RevisionNotFound"
+	ReasonInvalidPath          = "InvalidPath"
+	ReasonPathNotFound         = "PathNotFound"
+	ReasonRenderFailed         = "RenderFailed"
+	ReasonInvalidManifest      = "InvalidManifest"
+	ReasonDryRunFailed         = "DryRunFailed"
+	ReasonApplyFailed          = "ApplyFailed"
+	ReasonPruneFailed          = "PruneFailed"
+	ReasonHealthCheckFailed    = "HealthCheckFailed"
+	ReasonRolledBack           = "RolledBack"
+	ReasonNotImplemented       = "NotImplemented"
 )
 
 // Labels and annotations the operator sets or reads.
@@ -37,7 +41,7 @@ const (
 
 	// AnnotationReconcileRequestedAt asks for an immediate reconcile when its
 	// value changes.
-	AnnotationReconcileRequestedAt = "reconcile.configs.example.io/requestedAt"
+	AnnotationReconcileRequestedAt = "configs.example.io/reconcile-at"
 
 	// Finalizer guards the deletion of a ConfigSync so its objects can be pruned.
 	Finalizer = "configs.example.io/finalizer"

@@ -430,7 +430,7 @@ type ConfigSyncStatus struct {
 	History []HistoryEntry `json:"history,omitempty"`
 
 	// LastHandledReconcileAt is the last value of the
-	// reconcile.configs.example.io/requestedAt annotation that was handled.
+	// configs.example.io/reconcile-at annotation that was handled.
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 

@@ -8,10 +8,19 @@
 package testgit
 
 import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fluxcd/gitkit"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/fluxcd/pkg/gittestserver"
 	"github.com/go-git/go-billy/v5/memfs"
@@ -25,18 +34,110 @@ import (
 // Server is a Git server on loopback, stopped when the test ends.
 type Server struct {
 	*gittestserver.GitServer
+	uploadPacks atomic.Int64
+}
+
+// Options configure a Server.
+type Options struct {
+	// Username and Password turn on HTTP basic auth.
+	Username, Password string
+	// BearerToken requires "Authorization: Bearer <token>" on every request.
+	BearerToken string
 }
 
 // Start starts a smart-HTTP Git server whose repositories live in a
 // temporary folder.
 func Start(t testing.TB) *Server {
+	return StartWith(t, Options{})
+}
+
+// StartWith starts a smart-HTTP Git server with opts.
+func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
-	srv := gittestserver.NewGitServer(t.TempDir())
-	if err := srv.StartHTTP(); err != nil {
+	s := &Server{GitServer: gittestserver.NewGitServer(t.TempDir())}
+	if opts.Username != "" || opts.Password != "" {
+		s.Auth(opts.Username, opts.Password)
+	}
+	s.AddHTTPMiddlewares(s.countUploadPacks)
+	if opts.BearerToken != "" {
+		s.AddHTTPMiddlewares(requireBearer(opts.BearerToken))
+	}
+	if err := s.StartHTTP(); err != nil {
 		t.Fatalf("start git server: %v", err)
 	}
-	t.Cleanup(srv.StopHTTP)
-	return &Server{GitServer: srv}
+	t.Cleanup(s.StopHTTP)
+	return s
+}
+
+// UploadPacks counts the fetches served: POSTs to git-upload-pack, which is
+// where the objects are sent (listing refs is a GET).
+func (s *Server) UploadPacks() int64 { return s.uploadPacks.Load() }
+
+func (s *Server) countUploadPacks(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-upload-pack") {
+			s.uploadPacks.Add(1)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func requireBearer(token string) gittestserver.HTTPMiddleware {
+	want := []byte("Bearer " + token)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="git"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// SSHServer serves the repositories of a Server over SSH, accepting only
+// one client key.
+type SSHServer struct {
+	// URL is the server's ssh:// base URL; append the repository's name.
+	URL string
+	// KnownHosts is a known_hosts line for the server's host key.
+	KnownHosts string
+}
+
+// StartSSH serves s's repositories over SSH on loopback to the holder of
+// clientKey. It is the one SSH server of the test binary at a time: the
+// underlying library keeps its key check in a package variable.
+func (s *Server) StartSSH(t testing.TB, clientKey ssh.PublicKey) *SSHServer {
+	t.Helper()
+	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(clientKey)))
+	keyDir := t.TempDir()
+	ssrv := gittestserver.NewGitServer(s.Root()).KeyDir(keyDir)
+	ssrv.Auth("unused", "unused") // turns on key checking for SSH
+	ssrv.PublicKeyLookupFunc(func(content string) (*gitkit.PublicKey, error) {
+		if content != authorized {
+			return nil, errors.New("unknown key")
+		}
+		return &gitkit.PublicKey{Id: "test"}, nil
+	})
+	if err := ssrv.ListenSSH(); err != nil {
+		t.Fatalf("listen ssh: %v", err)
+	}
+	go func() { _ = ssrv.StartSSH() }()
+	t.Cleanup(func() { _ = ssrv.StopSSH() })
+
+	// The library wrote its host key on Listen.
+	pubBytes, err := os.ReadFile(filepath.Join(keyDir, "gitkit.rsa.pub"))
+	if err != nil {
+		t.Fatalf("read host key: %v", err)
+	}
+	hostKey, _, _, _, err := ssh.ParseAuthorizedKey(pubBytes)
+	if err != nil {
+		t.Fatalf("parse host key: %v", err)
+	}
+	url := ssrv.SSHAddress()
+	hostport := strings.TrimPrefix(url, "ssh://git@")
+	return &SSHServer{URL: url, KnownHosts: knownhosts.Line([]string{knownhosts.Normalize(hostport)}, hostKey) + "\n"}
 }
 
 // Repo is a repository on a Server with a working copy in memory to commit from.
@@ -149,5 +250,20 @@ func (r *Repo) push(t testing.TB) {
 	})
 	if err != nil && err != git.NoErrAlreadyUpToDate {
 		t.Fatalf("push: %v", err)
+	}
+}
+
+// Link stages a symlink name → target; the next Commit records it.
+func (r *Repo) Link(t testing.TB, name, target string) {
+	t.Helper()
+	wt, err := r.work.Worktree()
+	if err != nil {
+		t.Fatalf("worktree: %v", err)
+	}
+	if err := wt.Filesystem.Symlink(target, name); err != nil {
+		t.Fatalf("symlink %s: %v", name, err)
+	}
+	if _, err := wt.Add(name); err != nil {
+		t.Fatalf("add %s: %v", name, err)
 	}
 }

@@ -1,0 +1,206 @@
+package source_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/pem"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/configsync/configsync/internal/testgit"
+	"github.com/configsync/configsync/source"
+)
+
+func TestHTTPAuth(t *testing.T) {
+	basic := testgit.StartWith(t, testgit.Options{Username: "alice", Password: "s3cret-basic-pw"})
+	basicRepo := basic.NewRepo(t, "private.git")
+	basicSHA := basicRepo.Commit(t, map[string]string{"a.yaml": "a: 1\n"}, "first")
+	bearer := testgit.StartWith(t, testgit.Options{BearerToken: "tok-0123456789"})
+	bearerRepo := bearer.NewRepo(t, "private.git")
+	bearerSHA := bearerRepo.Commit(t, map[string]string{"a.yaml": "a: 1\n"}, "first")
+
+	withPassword := func(raw, user, pw string) string {
+		u, _ := url.Parse(raw)
+		u.User = url.UserPassword(user, pw)
+		return u.String()
+	}
+	https := func(data map[string]string) *source.Auth {
+		t.Helper()
+		bytes := map[string][]byte{}
+		for k, v := range data {
+			bytes[k] = []byte(v)
+		}
+		a, err := source.AuthFromSecret(source.MethodHTTPS, bytes, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+
+	tests := []struct {
+		name    string
+		req     source.Request
+		want    string // commit SHA, or "" for AuthenticationFailed
+		secrets []string
+	}{
+		{"basic auth", source.Request{URL: basicRepo.URL, Auth: https(map[string]string{"username": "alice", "password": "s3cret-basic-pw"})}, basicSHA, nil},
+		{"wrong password", source.Request{URL: basicRepo.URL, Auth: https(map[string]string{"username": "alice", "password": "wrong-password-123"})}, "", []string{"wrong-password-123"}},
+		{"no credentials", source.Request{URL: basicRepo.URL}, "", nil},
+		{"wrong password in the URL", source.Request{URL: withPassword(basicRepo.URL, "alice", "url-pw-987654")}, "", []string{"url-pw-987654"}},
+		{"bearer token", source.Request{URL: bearerRepo.URL, Auth: https(map[string]string{"bearerToken": "tok-0123456789"})}, bearerSHA, nil},
+		{"wrong bearer token", source.Request{URL: bearerRepo.URL, Auth: https(map[string]string{"bearerToken": "tok-wrong-000000"})}, "", []string{"tok-wrong-000000"}},
+	}
+	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			art, err := fetcher.Fetch(context.Background(), tt.req)
+			if tt.want != "" {
+				if err != nil {
+					t.Fatalf("fetch: %v", err)
+				}
+				defer art.Release()
+				if art.Commit != tt.want {
+					t.Fatalf("commit %s, want %s", art.Commit, tt.want)
+				}
+				return
+			}
+			if got := source.ReasonOf(err); got != source.ReasonAuthenticationFailed {
+				t.Fatalf("reason %q (%v), want AuthenticationFailed", got, err)
+			}
+			t.Logf("error: %v", err)
+			for _, secret := range tt.secrets {
+				if strings.Contains(err.Error(), secret) {
+					t.Fatalf("the error shows a credential: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func newSSHKey(t *testing.T) (ssh.PublicKey, []byte) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sshPub, pem.EncodeToMemory(block)
+}
+
+func TestSSHAuth(t *testing.T) {
+	srv := testgit.Start(t)
+	repo := srv.NewRepo(t, "app.git")
+	sha := repo.Commit(t, map[string]string{"a.yaml": "a: 1\n"}, "first")
+	clientPub, clientKey := newSSHKey(t)
+	sshSrv := srv.StartSSH(t, clientPub)
+	repoURL := sshSrv.URL + "/app.git"
+
+	_, strangerKey := newSSHKey(t)
+	// A host key of the server's type (RSA) that is not the server's.
+	otherRSA, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherHostPub, err := ssh.NewPublicKey(&otherRSA.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongKnownHosts := strings.Fields(sshSrv.KnownHosts)[0] + " " + string(ssh.MarshalAuthorizedKey(otherHostPub))
+
+	sshAuth := func(identity []byte, knownHosts string, insecure bool) *source.Auth {
+		t.Helper()
+		a, err := source.AuthFromSecret(source.MethodSSH, map[string][]byte{"identity": identity, "known_hosts": []byte(knownHosts)}, insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	tests := []struct {
+		name string
+		auth *source.Auth
+		ok   bool
+	}{
+		{"key and known host", sshAuth(clientKey, sshSrv.KnownHosts, false), true},
+		{"wrong host key", sshAuth(clientKey, wrongKnownHosts, false), false},
+		{"unknown client key", sshAuth(strangerKey, sshSrv.KnownHosts, false), false},
+		{"host key check opted out", sshAuth(clientKey, "", true), true},
+	}
+	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			art, err := fetcher.Fetch(context.Background(), source.Request{URL: repoURL, Auth: tt.auth})
+			if !tt.ok {
+				if got := source.ReasonOf(err); got != source.ReasonAuthenticationFailed {
+					t.Fatalf("reason %q (%v), want AuthenticationFailed", got, err)
+				}
+				t.Logf("error: %v", err)
+				if strings.Contains(err.Error(), "PRIVATE KEY") {
+					t.Fatalf("the error shows the key: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("fetch: %v", err)
+			}
+			defer art.Release()
+			if art.Commit != sha {
+				t.Fatalf("commit %s, want %s", art.Commit, sha)
+			}
+			if b, _ := os.ReadFile(filepath.Join(art.Dir, "a.yaml")); string(b) != "a: 1\n" {
+				t.Fatalf("a.yaml = %q", b)
+			}
+		})
+	}
+}
+
+func TestAuthFromSecretRejectsIncompleteSecrets(t *testing.T) {
+	tests := []struct {
+		name   string
+		method source.Method
+		data   map[string][]byte
+		want   string
+	}{
+		{"https without password or token", source.MethodHTTPS, map[string][]byte{"username": []byte("a")}, "neither"},
+		{"https with token and password", source.MethodHTTPS, map[string][]byte{"bearerToken": []byte("t"), "password": []byte("p")}, "use one"},
+		{"ssh without identity", source.MethodSSH, map[string][]byte{"known_hosts": []byte("x")}, `no "identity"`},
+		{"ssh without known_hosts", source.MethodSSH, map[string][]byte{"identity": []byte("x")}, `no "known_hosts"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := source.AuthFromSecret(tt.method, tt.data, false)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHostOfRepositoryURLs(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://GitHub.com/org/repo.git":       "github.com",
+		"ssh://git@git.example.com:2222/org/r":  "git.example.com",
+		"git@gitlab.example.com:org/repo.git":   "gitlab.example.com",
+		"https://user:pw@git.example.com/r.git": "git.example.com",
+	} {
+		if got := source.Host(raw); got != want {
+			t.Errorf("Host(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	if got := source.RedactURL("https://user:pw@git.example.com/r.git"); strings.Contains(got, "pw@") {
+		t.Errorf("RedactURL kept the password: %s", got)
+	}
+}

@@ -1,0 +1,137 @@
+package source_test
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/configsync/configsync/internal/filetree"
+	"github.com/configsync/configsync/internal/testgit"
+	"github.com/configsync/configsync/source"
+)
+
+// Twenty ConfigSyncs on one repository cost one download per new commit, not twenty.
+func TestConcurrentFetchesOfOneRepositoryShareOneDownload(t *testing.T) {
+	srv := testgit.Start(t)
+	repo := srv.NewRepo(t, "app.git")
+	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+
+	fetchAll := func(want string) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				art, err := fetcher.Fetch(context.Background(), source.Request{URL: repo.URL, Branch: "main"})
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer art.Release()
+				if art.Commit != want {
+					t.Errorf("commit %s, want %s", art.Commit, want)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+
+	first := repo.Commit(t, map[string]string{"a.yaml": "a: 1\n"}, "first")
+	fetchAll(first)
+	if n := srv.UploadPacks(); n != 1 {
+		t.Fatalf("%d downloads for the first commit, want 1", n)
+	}
+	fetchAll(first)
+	if n := srv.UploadPacks(); n != 1 {
+		t.Fatalf("%d downloads after an unchanged resync, want still 1", n)
+	}
+	second := repo.Commit(t, map[string]string{"a.yaml": "a: 2\n"}, "second")
+	fetchAll(second)
+	if n := srv.UploadPacks(); n != 2 {
+		t.Fatalf("%d downloads after a second commit, want 2", n)
+	}
+}
+
+func TestCacheEvictsLeastRecentlyUsedArtifactsNobodyHolds(t *testing.T) {
+	srv := testgit.Start(t)
+	repo := srv.NewRepo(t, "app.git")
+	fetcher := &source.GitFetcher{Dir: t.TempDir(), MaxArtifacts: 2}
+	ctx := context.Background()
+	fetch := func() *source.Artifact {
+		t.Helper()
+		art, err := fetcher.Fetch(ctx, source.Request{URL: repo.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return art
+	}
+
+	repo.Commit(t, map[string]string{"a.yaml": "1"}, "1")
+	held := fetch() // held across the whole test: never evicted
+	repo.Commit(t, map[string]string{"a.yaml": "2"}, "2")
+	second := fetch()
+	second.Release()
+	repo.Commit(t, map[string]string{"a.yaml": "3"}, "3")
+	third := fetch()
+	third.Release()
+
+	if _, err := os.Stat(held.Dir); err != nil {
+		t.Fatalf("a held artifact was evicted: %v", err)
+	}
+	if _, err := os.Stat(second.Dir); !os.IsNotExist(err) {
+		t.Fatalf("the least recently used free artifact is still there")
+	}
+	if _, err := os.Stat(third.Dir); err != nil {
+		t.Fatalf("the newest artifact was evicted: %v", err)
+	}
+	held.Release()
+}
+
+func TestLoadRefusesPathsThatLeaveTheRepository(t *testing.T) {
+	srv := testgit.Start(t)
+	repo := srv.NewRepo(t, "app.git")
+	repo.Link(t, "config/escape.yaml", "/etc/passwd")
+	repo.Link(t, "config/up.yaml", "../../outside.yaml")
+	repo.Link(t, "linked", "config")
+	repo.Commit(t, map[string]string{"config/app.yaml": "a: 1\n", "ok/app.yaml": "b: 1\n"}, "first")
+	art, err := (&source.GitFetcher{Dir: t.TempDir()}).Fetch(context.Background(), source.Request{URL: repo.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer art.Release()
+
+	tests := []struct {
+		path string
+		want source.Reason
+	}{
+		{"config", source.ReasonInvalidPath},             // holds symlinks out of the repository
+		{"config/escape.yaml", source.ReasonInvalidPath}, // an absolute symlink
+		{"config/up.yaml", source.ReasonInvalidPath},     // a relative symlink climbing out
+		{"../app.git", source.ReasonInvalidPath},
+		{"/etc", source.ReasonInvalidPath},
+		{"missing", source.ReasonPathNotFound},
+		{"ok", ""},
+		{"linked/app.yaml", ""}, // a symlink inside the repository is fine
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			tree, err := art.Load(tt.path, filetree.DefaultLimits)
+			if got := source.ReasonOf(err); got != tt.want {
+				t.Fatalf("reason %q (%v), want %q", got, err, tt.want)
+			}
+			if tt.want == "" && len(tree) != 1 {
+				t.Fatalf("tree %v", tree.Paths())
+			}
+			if err != nil {
+				t.Logf("error: %v", err)
+			}
+		})
+	}
+}
