@@ -235,6 +235,9 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 
 	msg := fmt.Sprintf("applied revision %s: %d object(s), %d created, %d configured, %d unchanged",
 		rev, len(run.changes), counts[apply.Created], counts[apply.Configured], counts[apply.Unchanged])
+	if git := cs.Spec.Source.Git; git.AuthMethod == configsv1.AuthSSH && git.InsecureSkipHostKeyVerification {
+		msg += "; WARNING: the Git server's SSH host key is not verified (insecureSkipHostKeyVerification)"
+	}
 	setCondition(cs, configsv1.ConditionReady, metav1.ConditionTrue, configsv1.ReasonSucceeded, msg)
 	setCondition(cs, configsv1.ConditionAvailable, metav1.ConditionTrue, configsv1.ReasonSucceeded, msg)
 	setCondition(cs, configsv1.ConditionDegraded, metav1.ConditionFalse, configsv1.ReasonSucceeded, "")
