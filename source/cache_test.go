@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/source"
@@ -133,5 +135,51 @@ func TestLoadRefusesPathsThatLeaveTheRepository(t *testing.T) {
 				t.Logf("error: %v", err)
 			}
 		})
+	}
+}
+
+func TestFetchStopsAtTheSizeLimit(t *testing.T) {
+	srv := testgit.Start(t)
+	repo := srv.NewRepo(t, "big.git")
+	big := make([]byte, 64<<10)
+	for i := range big {
+		big[i] = byte('a' + i%26)
+	}
+	repo.Commit(t, map[string]string{"big.txt": string(big)}, "big")
+	fetcher := &source.GitFetcher{Dir: t.TempDir(), MaxBytes: 32 << 10}
+	_, err := fetcher.Fetch(context.Background(), source.Request{URL: repo.URL})
+	if got := source.ReasonOf(err); got != source.ReasonSourceTooLarge {
+		t.Fatalf("reason %q (%v), want SourceTooLarge", got, err)
+	}
+	fetcher.MaxBytes = 1 << 20
+	art, err := fetcher.Fetch(context.Background(), source.Request{URL: repo.URL})
+	if err != nil {
+		t.Fatalf("under the limit: %v", err)
+	}
+	art.Release()
+}
+
+func TestFetchMetricsCountCacheHits(t *testing.T) {
+	srv := testgit.Start(t)
+	repo := srv.NewRepo(t, "metrics.git")
+	repo.Commit(t, map[string]string{"a.yaml": "a: 1\n"}, "first")
+	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	host := source.Host(repo.URL)
+	hits := func() float64 {
+		return testutil.ToFloat64(source.ArtifactLookups.WithLabelValues(host, "hit"))
+	}
+	before := hits()
+	for range 3 {
+		art, err := fetcher.Fetch(context.Background(), source.Request{URL: repo.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		art.Release()
+	}
+	if got := hits() - before; got != 2 {
+		t.Fatalf("%v cache hits for three fetches of one commit, want 2", got)
+	}
+	if n := testutil.CollectAndCount(source.FetchDuration, "configsync_source_fetch_duration_seconds"); n == 0 {
+		t.Fatal("no fetch duration recorded")
 	}
 }

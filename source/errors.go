@@ -15,6 +15,7 @@ const (
 	ReasonRevisionNotFound     Reason = "RevisionNotFound"
 	ReasonPathNotFound         Reason = "PathNotFound"
 	ReasonInvalidPath          Reason = "InvalidPath"
+	ReasonSourceTooLarge       Reason = "SourceTooLarge"
 )
 
 // Error is a fetch failure with its Reason.

@@ -57,6 +57,8 @@ type GitFetcher struct {
 	Dir string
 	// MaxArtifacts bounds the commits kept on disk; zero means DefaultMaxArtifacts.
 	MaxArtifacts int
+	// MaxBytes bounds the uncompressed objects of one download; zero means DefaultMaxBytes.
+	MaxBytes int64
 
 	group singleflight.Group
 	cache artifactCache
@@ -74,7 +76,7 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err
 		if err != nil {
 			result = string(ReasonOf(err))
 		}
-		fetchDuration.WithLabelValues(host, result).Observe(time.Since(start).Seconds())
+		FetchDuration.WithLabelValues(host, result).Observe(time.Since(start).Seconds())
 	}()
 
 	timeout := req.Timeout
@@ -104,11 +106,11 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err
 	}
 	if target.commit != "" {
 		if art := f.cache.acquire(f.artifactDir(key, target.commit), target.commit, target.name); art != nil {
-			artifactLookups.WithLabelValues(host, "hit").Inc()
+			ArtifactLookups.WithLabelValues(host, "hit").Inc()
 			return art, nil
 		}
 	}
-	artifactLookups.WithLabelValues(host, "miss").Inc()
+	ArtifactLookups.WithLabelValues(host, "miss").Inc()
 
 	want := target.commit
 	if want == "" {
@@ -166,7 +168,11 @@ func (f *GitFetcher) listRefs(ctx context.Context, key string, c conn) ([]*plumb
 // download clones the target and writes its commit into the cache; it
 // returns the commit SHA.
 func (f *GitFetcher) download(ctx context.Context, key string, c conn, t target, want string) (string, error) {
-	repo, err := clone(ctx, c, t)
+	max := f.MaxBytes
+	if max <= 0 {
+		max = DefaultMaxBytes
+	}
+	repo, err := clone(ctx, c, t, max)
 	if err != nil {
 		return "", err
 	}
@@ -179,25 +185,25 @@ func (f *GitFetcher) download(ctx context.Context, key string, c conn, t target,
 	if err := materialize(commit, dir); err != nil {
 		return "", err
 	}
-	max := f.MaxArtifacts
-	if max <= 0 {
-		max = DefaultMaxArtifacts
+	maxArtifacts := f.MaxArtifacts
+	if maxArtifacts <= 0 {
+		maxArtifacts = DefaultMaxArtifacts
 	}
-	f.cache.add(dir, max)
+	f.cache.add(dir, maxArtifacts)
 	return sha, nil
 }
 
 // clone fetches into memory: the artifact is written from the commit's tree,
 // so no .git folder ever reaches a renderer. A branch or tag is fetched
 // shallow; a bare SHA needs the history to find it.
-func clone(ctx context.Context, c conn, t target) (*git.Repository, error) {
+func clone(ctx context.Context, c conn, t target, maxBytes int64) (*git.Repository, error) {
 	opts := &git.CloneOptions{URL: c.url, Auth: c.auth, CABundle: c.caBundle, NoCheckout: true, Tags: git.NoTags}
 	if t.ref != "" && t.ref != plumbing.HEAD {
 		opts.ReferenceName = t.ref
 		opts.SingleBranch = true
 		opts.Depth = 1
 	}
-	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, opts)
+	repo, err := git.CloneContext(ctx, newLimitedStorage(maxBytes), nil, opts)
 	if err != nil {
 		return nil, classify(c, err)
 	}
@@ -252,6 +258,8 @@ func classify(c conn, err error) error {
 		reason = ReasonAuthenticationFailed
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		reason = ReasonRevisionNotFound
+	case errors.Is(err, errTooLarge):
+		reason = ReasonSourceTooLarge
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return &Error{Reason: ReasonRevisionNotFound, Err: fmt.Errorf("fetch %s: the repository has no commits", safe)}
 	default:

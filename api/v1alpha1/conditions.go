@@ -21,6 +21,7 @@ const (
 	ReasonAuthenticationFailed = "AuthenticationFailed"
 	ReasonSourceUnreachable    = "SourceUnreachable"
 	ReasonRevisionNotFound     = "RevisionNotFound"
+	ReasonSourceTooLarge       = "SourceTooLarge"
 	ReasonInvalidPath          = "InvalidPath"
 	ReasonPathNotFound         = "PathNotFound"
 	ReasonRenderFailed         = "RenderFailed"
