@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 export GOTOOLCHAIN := local
 
 CONTROLLER_GEN := go tool controller-gen
-GO_TEST_FLAGS ?=
+GO_TEST_FLAGS ?= -race
 
 .PHONY: help
 help: ## Show this help.

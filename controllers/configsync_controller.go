@@ -119,12 +119,12 @@ func controllerOptions(workers int) controller.Options {
 	return controller.Options{MaxConcurrentReconciles: workers}
 }
 
-// New builds a reconciler wired to mgr's client, with artifacts cached in cacheDir.
-func New(mgr ctrlmanager.Manager, cacheDir string) *ConfigSyncReconciler {
+// New builds a reconciler wired to mgr's client and the given Git fetcher.
+func New(mgr ctrlmanager.Manager, fetcher source.Fetcher) *ConfigSyncReconciler {
 	return &ConfigSyncReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Fetcher:   &source.GitFetcher{Dir: cacheDir},
+		Fetcher:   fetcher,
 		Applier:   &apply.Manager{Client: mgr.GetClient(), FieldOwner: FieldOwner},
 		Recorder:  mgr.GetEventRecorder("configsync"),
 	}

@@ -19,6 +19,7 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testenv"
+	"github.com/configsync/configsync/source"
 )
 
 // k8s talks to the test apiserver directly, never through the manager's
@@ -63,7 +64,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(cacheDir)
-	if err := controllers.New(mgr, cacheDir).SetupWithManager(mgr, 4); err != nil {
+	if err := controllers.New(mgr, &source.GitFetcher{Dir: cacheDir}).SetupWithManager(mgr, 4); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -24,13 +24,15 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/deploy"
+	"github.com/configsync/configsync/source"
 )
 
 func main() {
 	var (
 		metricsAddr, probeAddr, cacheDir string
 		leaderElect, installCRDs         bool
-		workers                          int
+		workers, maxArtifacts            int
+		maxFetchBytes                    int64
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -38,18 +40,21 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
 	flag.BoolVar(&installCRDs, "install-crds", false, "server-side apply the ConfigSync CRD before starting (for local runs)")
 	flag.IntVar(&workers, "concurrent", 4, "ConfigSyncs reconciled in parallel")
+	flag.IntVar(&maxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache; the least recently used beyond it are evicted")
+	flag.Int64Var(&maxFetchBytes, "max-fetch-bytes", source.DefaultMaxBytes, "largest download (uncompressed objects) of one Git fetch")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
-	if err := run(metricsAddr, probeAddr, cacheDir, leaderElect, installCRDs, workers); err != nil {
+	fetcher := &source.GitFetcher{Dir: cacheDir, MaxArtifacts: maxArtifacts, MaxBytes: maxFetchBytes}
+	if err := run(metricsAddr, probeAddr, fetcher, leaderElect, installCRDs, workers); err != nil {
 		ctrl.Log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr, cacheDir string, leaderElect, installCRDs bool, workers int) error {
+func run(metricsAddr, probeAddr string, fetcher *source.GitFetcher, leaderElect, installCRDs bool, workers int) error {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, configsv1.AddToScheme, apiextensionsv1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -76,7 +81,7 @@ func run(metricsAddr, probeAddr, cacheDir string, leaderElect, installCRDs bool,
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	r := controllers.New(mgr, cacheDir)
+	r := controllers.New(mgr, fetcher)
 	if err := r.SetupWithManager(mgr, workers); err != nil {
 		return fmt.Errorf("set up reconciler: %w", err)
 	}
@@ -86,7 +91,7 @@ func run(metricsAddr, probeAddr, cacheDir string, leaderElect, installCRDs bool,
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting manager", "cacheDir", cacheDir, "workers", workers)
+	ctrl.Log.Info("starting manager", "cacheDir", fetcher.Dir, "workers", workers)
 	return mgr.Start(ctx)
 }
 
