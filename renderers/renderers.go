@@ -20,10 +20,25 @@ type Renderer interface {
 
 // Inputs are what render steps need from outside the tree, read by the
 // reconciler (or the CLI) before the pipeline runs.
-type Inputs struct{}
+type Inputs struct {
+	// Namespace is the ConfigSync's, helm's release namespace by default.
+	Namespace string
+	// KubeVersion and APIVersions describe the target cluster for helm's
+	// Capabilities, when known.
+	KubeVersion string
+	APIVersions []string
+	// Steps holds each step's own inputs, by the step's index.
+	Steps map[int]StepInputs
+}
 
-// ErrNotImplemented says a render step is part of the API but not built yet.
-var ErrNotImplemented = errors.New("not implemented yet")
+// StepInputs are one step's inputs from outside the tree.
+type StepInputs struct {
+	// ValuesFrom are a template step's valuesFrom, resolved, in order.
+	ValuesFrom []map[string]any
+	// AgeIdentities and PGPKeys are a sops step's decryption keys.
+	AgeIdentities []string
+	PGPKeys       [][]byte
+}
 
 // StepError says which step of the pipeline failed.
 type StepError struct {
@@ -43,7 +58,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 func Run(ctx context.Context, steps []configsv1.RenderStep, in Inputs, tree filetree.Tree) (filetree.Tree, error) {
 	for i, step := range steps {
 		kind := KindOf(step)
-		r, err := New(step, in)
+		r, err := New(i, step, in)
 		if err != nil {
 			return nil, &StepError{Index: i + 1, Kind: kind, Err: err}
 		}
@@ -72,13 +87,20 @@ func KindOf(step configsv1.RenderStep) string {
 	return "empty"
 }
 
-// New builds the Renderer for one step.
-func New(step configsv1.RenderStep, _ Inputs) (Renderer, error) {
-	switch kind := KindOf(step); kind {
-	case "empty":
-		return nil, errors.New("the step sets none of sops, template, kustomize, jsonnet, helm")
-	default:
-		// The renderers themselves are the render-pipeline issue's work.
-		return nil, fmt.Errorf("%s: %w", kind, ErrNotImplemented)
+// New builds the Renderer for step i of a pipeline.
+func New(i int, step configsv1.RenderStep, in Inputs) (Renderer, error) {
+	own := in.Steps[i]
+	switch {
+	case step.Sops != nil:
+		return &Sops{AgeIdentities: own.AgeIdentities, PGPKeys: own.PGPKeys}, nil
+	case step.Template != nil:
+		return &Template{Step: *step.Template, ValuesFrom: own.ValuesFrom}, nil
+	case step.Kustomize != nil:
+		return &Kustomize{Step: *step.Kustomize}, nil
+	case step.Jsonnet != nil:
+		return &Jsonnet{Step: *step.Jsonnet}, nil
+	case step.Helm != nil:
+		return &Helm{Step: *step.Helm, Namespace: in.Namespace, KubeVersion: in.KubeVersion, APIVersions: in.APIVersions}, nil
 	}
+	return nil, errors.New("the step sets none of sops, template, kustomize, jsonnet, helm")
 }

@@ -1,0 +1,155 @@
+package renderers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/google/go-jsonnet"
+	"sigs.k8s.io/yaml"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/internal/filetree"
+)
+
+// JsonnetOutput is the file the jsonnet step writes its objects into.
+const JsonnetOutput = "jsonnet.yaml"
+
+// Jsonnet evaluates a Jsonnet program of the tree with go-jsonnet, the
+// reference implementation's Go port. Imports resolve inside the tree only:
+// relative to the importing file, then along JPath.
+type Jsonnet struct {
+	Step configsv1.JsonnetStep
+	// MaxStack bounds recursion depth; zero means go-jsonnet's default (500).
+	MaxStack int
+}
+
+var _ Renderer = (*Jsonnet)(nil)
+
+// Render evaluates the entrypoint. The result may be one object, an array of
+// objects (nested arrays flatten), or an object whose values are objects or
+// arrays (a map of manifests, as kubecfg and Argo CD read it); the output
+// tree holds every object as a YAML document of JsonnetOutput.
+func (j *Jsonnet) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, error) {
+	js, err := j.Evaluate(in)
+	if err != nil {
+		return nil, err
+	}
+	var result any
+	if err := json.Unmarshal([]byte(js), &result); err != nil {
+		return nil, fmt.Errorf("jsonnet output: %w", err)
+	}
+	objs, err := manifestsOf(result)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", j.Step.Entrypoint, err)
+	}
+	var b strings.Builder
+	for _, o := range objs {
+		y, err := yaml.Marshal(o)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString("---\n")
+		b.Write(y)
+	}
+	return filetree.Tree{JsonnetOutput: []byte(b.String())}, nil
+}
+
+// Evaluate returns the program's JSON, as the jsonnet command prints it.
+func (j *Jsonnet) Evaluate(in filetree.Tree) (string, error) {
+	entry := path.Clean(j.Step.Entrypoint)
+	src, ok := in[entry]
+	if !ok {
+		return "", fmt.Errorf("entrypoint %q not found in the tree", j.Step.Entrypoint)
+	}
+	vm := jsonnet.MakeVM()
+	if j.MaxStack > 0 {
+		vm.MaxStack = j.MaxStack
+	}
+	vm.Importer(&treeImporter{tree: in, jpath: j.Step.JPath, cache: map[string]jsonnet.Contents{}})
+	for k, v := range j.Step.ExtVars {
+		vm.ExtVar(k, v)
+	}
+	for k, v := range j.Step.TLAs {
+		vm.TLAVar(k, v)
+	}
+	out, err := vm.EvaluateAnonymousSnippet(entry, string(src))
+	if err != nil {
+		return "", fmt.Errorf("evaluate: %w", err) // go-jsonnet names file:line:column
+	}
+	return out, nil
+}
+
+// manifestsOf flattens a Jsonnet result into Kubernetes objects.
+func manifestsOf(v any) ([]map[string]any, error) {
+	switch t := v.(type) {
+	case []any:
+		var out []map[string]any
+		for _, item := range t {
+			objs, err := manifestsOf(item)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, objs...)
+		}
+		return out, nil
+	case map[string]any:
+		if _, ok := t["kind"]; ok {
+			return []map[string]any{t}, nil
+		}
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var out []map[string]any
+		for _, k := range keys {
+			objs, err := manifestsOf(t[k])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out = append(out, objs...)
+		}
+		return out, nil
+	case nil:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("the result holds a %T where an object or array is expected", v)
+	}
+}
+
+// treeImporter resolves imports inside the tree. go-jsonnet requires the
+// same Contents for the same file, hence the cache.
+type treeImporter struct {
+	tree  filetree.Tree
+	jpath []string
+	cache map[string]jsonnet.Contents
+}
+
+func (t *treeImporter) Import(importedFrom, importedPath string) (jsonnet.Contents, string, error) {
+	if path.IsAbs(importedPath) {
+		return jsonnet.Contents{}, "", fmt.Errorf("import %q: absolute imports are not allowed", importedPath)
+	}
+	candidates := []string{path.Join(path.Dir(importedFrom), importedPath)}
+	for _, dir := range t.jpath {
+		candidates = append(candidates, path.Join(dir, importedPath))
+	}
+	for _, c := range candidates {
+		c = path.Clean(c)
+		if strings.HasPrefix(c, "..") {
+			continue // outside the tree
+		}
+		if contents, ok := t.cache[c]; ok {
+			return contents, c, nil
+		}
+		if data, ok := t.tree[c]; ok {
+			contents := jsonnet.MakeContentsRaw(data)
+			t.cache[c] = contents
+			return contents, c, nil
+		}
+	}
+	return jsonnet.Contents{}, "", fmt.Errorf("import %q: not found in the tree (looked in %s)", importedPath, strings.Join(candidates, ", "))
+}

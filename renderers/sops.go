@@ -1,0 +1,155 @@
+package renderers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/getsops/sops/v3"
+	"github.com/getsops/sops/v3/aes"
+	"github.com/getsops/sops/v3/age"
+	"github.com/getsops/sops/v3/cmd/sops/common"
+	"github.com/getsops/sops/v3/cmd/sops/formats"
+	sopsconfig "github.com/getsops/sops/v3/config"
+	"github.com/getsops/sops/v3/keyservice"
+	"google.golang.org/grpc"
+
+	"github.com/configsync/configsync/internal/filetree"
+)
+
+// Sops decrypts every SOPS-encrypted file of the tree in place, as
+// `sops -d` does, with the age identities and armored PGP private keys it is
+// given: keys never come from the operator's environment or a keyring on
+// disk. Files that are not SOPS-encrypted pass through.
+type Sops struct {
+	AgeIdentities []string
+	PGPKeys       [][]byte
+}
+
+var _ Renderer = (*Sops)(nil)
+
+// Render decrypts the tree.
+func (s *Sops) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, error) {
+	keys, err := s.keyService()
+	if err != nil {
+		return nil, err
+	}
+	out := filetree.Tree{}
+	for _, name := range in.Paths() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		plain, err := decryptFile(name, in[name], keys)
+		if err != nil {
+			// Name the file, never its content.
+			return nil, fmt.Errorf("decrypt %s: %w", name, err)
+		}
+		out[name] = plain
+	}
+	return out, nil
+}
+
+func (s *Sops) keyService() (*memoryKeyService, error) {
+	ks := &memoryKeyService{}
+	for i, id := range s.AgeIdentities {
+		if err := ks.age.Import(strings.TrimSpace(id)); err != nil {
+			return nil, fmt.Errorf("age identity %d: %w", i+1, err)
+		}
+	}
+	for i, armored := range s.PGPKeys {
+		ring, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(armored))
+		if err != nil {
+			return nil, fmt.Errorf("PGP key %d: %w", i+1, err)
+		}
+		ks.pgp = append(ks.pgp, ring...)
+	}
+	return ks, nil
+}
+
+// decryptFile returns data decrypted, or unchanged when it carries no SOPS metadata.
+func decryptFile(name string, data []byte, keys *memoryKeyService) ([]byte, error) {
+	if !bytes.Contains(data, []byte("sops")) || !bytes.Contains(data, []byte("mac")) {
+		return data, nil // cheap test first: every SOPS file holds both words
+	}
+	store := common.StoreForFormat(formats.FormatForPath(name), sopsconfig.NewStoresConfig())
+	tree, err := store.LoadEncryptedFile(data)
+	if errors.Is(err, sops.MetadataNotFound) {
+		return data, nil
+	}
+	if err != nil {
+		if formats.FormatForPath(name) == formats.Binary {
+			return data, nil // an arbitrary file that happens to hold both words
+		}
+		return nil, fmt.Errorf("read SOPS metadata: %w", err)
+	}
+	if _, err := common.DecryptTree(common.DecryptTreeOpts{
+		Tree:        &tree,
+		KeyServices: []keyservice.KeyServiceClient{keys},
+		Cipher:      aes.NewCipher(),
+	}); err != nil {
+		return nil, err
+	}
+	plain, err := store.EmitPlainFile(tree.Branches)
+	if err != nil {
+		return nil, fmt.Errorf("write plain file: %w", err)
+	}
+	return plain, nil
+}
+
+// memoryKeyService decrypts SOPS data keys with age and PGP keys held in
+// memory; other key types (cloud KMS, Vault) go to sops' own local key
+// service, which uses the pod's ambient credentials.
+type memoryKeyService struct {
+	age age.ParsedIdentities
+	pgp openpgp.EntityList
+}
+
+var _ keyservice.KeyServiceClient = (*memoryKeyService)(nil)
+
+func (m *memoryKeyService) Decrypt(ctx context.Context, req *keyservice.DecryptRequest, _ ...grpc.CallOption) (*keyservice.DecryptResponse, error) {
+	switch k := req.Key.KeyType.(type) {
+	case *keyservice.Key_AgeKey:
+		if len(m.age) == 0 {
+			return nil, errors.New("no age identity was provided")
+		}
+		mk := &age.MasterKey{Recipient: k.AgeKey.Recipient, EncryptedKey: string(req.Ciphertext)}
+		m.age.ApplyToMasterKey(mk)
+		plain, err := mk.Decrypt()
+		if err != nil {
+			return nil, err
+		}
+		return &keyservice.DecryptResponse{Plaintext: plain}, nil
+	case *keyservice.Key_PgpKey:
+		plain, err := m.decryptPGP(req.Ciphertext)
+		if err != nil {
+			return nil, fmt.Errorf("PGP key %s: %w", k.PgpKey.Fingerprint, err)
+		}
+		return &keyservice.DecryptResponse{Plaintext: plain}, nil
+	default:
+		return keyservice.Server{}.Decrypt(ctx, req)
+	}
+}
+
+func (m *memoryKeyService) decryptPGP(ciphertext []byte) ([]byte, error) {
+	if len(m.pgp) == 0 {
+		return nil, errors.New("no PGP key was provided")
+	}
+	block, err := armor.Decode(bytes.NewReader(ciphertext))
+	if err != nil {
+		return nil, fmt.Errorf("read armored data key: %w", err)
+	}
+	md, err := openpgp.ReadMessage(block.Body, m.pgp, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(md.UnverifiedBody)
+}
+
+func (m *memoryKeyService) Encrypt(context.Context, *keyservice.EncryptRequest, ...grpc.CallOption) (*keyservice.EncryptResponse, error) {
+	return nil, errors.New("the sops render step only decrypts")
+}

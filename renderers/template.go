@@ -1,0 +1,256 @@
+package renderers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"text/template"
+	"unicode/utf8"
+
+	"github.com/Masterminds/sprig/v3"
+	"sigs.k8s.io/yaml"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/internal/filetree"
+)
+
+// ValuesFile and the environment overlay values-<environment>.yaml, at the
+// root of the tree, hold the template step's values. They are read, not
+// rendered, and do not appear in the step's output.
+const ValuesFile = "values.yaml"
+
+// maxRange bounds the lists that until, untilStep and seq build, so that a
+// template cannot allocate the operator's memory away.
+const maxRange = 10000
+
+// Template renders every text file of the tree as a Go text/template with
+// sprig functions. Values merge, lowest first: values.yaml, then
+// values-<environment>.yaml, then valuesFrom in order, then spec values; maps
+// merge deeply, any other value (lists included) is replaced.
+type Template struct {
+	Step       configsv1.TemplateStep
+	ValuesFrom []map[string]any
+	// MaxOutputBytes bounds what one file may render to.
+	MaxOutputBytes int64
+}
+
+var _ Renderer = (*Template)(nil)
+
+// Render renders the tree.
+func (t *Template) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, error) {
+	values, err := t.values(in)
+	if err != nil {
+		return nil, err
+	}
+	out := filetree.Tree{}
+	for _, name := range in.Paths() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		data := in[name]
+		switch {
+		case t.isValuesFile(name):
+			continue
+		case t.excluded(name) || !isText(data):
+			out[name] = data
+			continue
+		}
+		rendered, err := t.renderFile(name, data, values)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = rendered
+	}
+	return out, nil
+}
+
+func (t *Template) isValuesFile(name string) bool {
+	return name == ValuesFile || (t.Step.Environment != "" && name == envValuesFile(t.Step.Environment))
+}
+
+func envValuesFile(env string) string { return "values-" + env + ".yaml" }
+
+func (t *Template) excluded(name string) bool {
+	for _, glob := range t.Step.Exclude {
+		if ok, _ := path.Match(glob, name); ok {
+			return true
+		}
+		if ok, _ := path.Match(glob, path.Base(name)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// isText says whether data is a template: valid UTF-8 without NUL bytes.
+// Anything else (images, archives) passes through untouched.
+func isText(data []byte) bool {
+	return utf8.Valid(data) && !bytes.ContainsRune(data, 0)
+}
+
+func (t *Template) values(in filetree.Tree) (map[string]any, error) {
+	layers := []struct {
+		name string
+		data []byte
+	}{{ValuesFile, in[ValuesFile]}}
+	if env := t.Step.Environment; env != "" {
+		data, ok := in[envValuesFile(env)]
+		if !ok {
+			return nil, fmt.Errorf("environment %q: %s not found at the root of the tree", env, envValuesFile(env))
+		}
+		layers = append(layers, struct {
+			name string
+			data []byte
+		}{envValuesFile(env), data})
+	}
+	values := map[string]any{}
+	for _, l := range layers {
+		if len(l.data) == 0 {
+			continue
+		}
+		m := map[string]any{}
+		if err := yaml.Unmarshal(l.data, &m); err != nil {
+			return nil, fmt.Errorf("%s: %w", l.name, err)
+		}
+		values = MergeValues(values, m)
+	}
+	for _, m := range t.ValuesFrom {
+		values = MergeValues(values, m)
+	}
+	if t.Step.Values != nil && len(t.Step.Values.Raw) > 0 {
+		m := map[string]any{}
+		if err := yaml.Unmarshal(t.Step.Values.Raw, &m); err != nil {
+			return nil, fmt.Errorf("spec values: %w", err)
+		}
+		values = MergeValues(values, m)
+	}
+	return values, nil
+}
+
+func (t *Template) renderFile(name string, data []byte, values map[string]any) ([]byte, error) {
+	tmpl, err := template.New(name).Option("missingkey=error").Funcs(funcMap()).Parse(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("parse: %w", err) // text/template says template: <file>:<line>: ...
+	}
+	limit := t.MaxOutputBytes
+	if limit <= 0 {
+		limit = 64 << 20
+	}
+	w := &limitedBuffer{limit: limit}
+	if err := tmpl.Execute(w, values); err != nil {
+		if errors.Is(err, errOutputTooLarge) {
+			return nil, fmt.Errorf("%s: output exceeds %d bytes", name, limit)
+		}
+		return nil, fmt.Errorf("execute: %w", err) // text/template says template: <file>:<line>:<col>: ...
+	}
+	return w.Bytes(), nil
+}
+
+// funcMap is sprig's text functions without those that read the operator's
+// environment or reach the network, with bounded list builders, plus the
+// YAML helpers users know from Helm.
+func funcMap() template.FuncMap {
+	fm := sprig.TxtFuncMap()
+	for _, name := range []string{"env", "expandenv", "getHostByName"} {
+		delete(fm, name)
+	}
+	// Guard sprig's list builders with a size check, then call them, so
+	// their results stay exactly sprig's.
+	until, untilStep, seq := fm["until"].(func(int) []int), fm["untilStep"].(func(int, int, int) []int), fm["seq"].(func(...int) string)
+	fm["until"] = func(n int) ([]int, error) {
+		if err := checkRange(0, n, 1); err != nil {
+			return nil, err
+		}
+		return until(n), nil
+	}
+	fm["untilStep"] = func(start, stop, step int) ([]int, error) {
+		if err := checkRange(start, stop, step); err != nil {
+			return nil, err
+		}
+		return untilStep(start, stop, step), nil
+	}
+	fm["seq"] = func(params ...int) (string, error) {
+		lo, hi, step := 1, 0, 1
+		switch len(params) {
+		case 1:
+			hi = params[0]
+		case 2:
+			lo, hi = params[0], params[1]
+		case 3:
+			lo, step, hi = params[0], params[1], params[2]
+		}
+		if err := checkRange(lo, hi, step); err != nil {
+			return "", err
+		}
+		return seq(params...), nil
+	}
+	fm["toYaml"] = func(v any) (string, error) {
+		out, err := yaml.Marshal(v)
+		return strings.TrimSuffix(string(out), "\n"), err
+	}
+	fm["fromYaml"] = func(s string) (map[string]any, error) {
+		m := map[string]any{}
+		err := yaml.Unmarshal([]byte(s), &m)
+		return m, err
+	}
+	fm["required"] = func(msg string, v any) (any, error) {
+		if v == nil || v == "" {
+			return nil, errors.New(msg)
+		}
+		return v, nil
+	}
+	return fm
+}
+
+// checkRange refuses ranges of more than maxRange items, either direction.
+func checkRange(start, stop, step int) error {
+	if step == 0 {
+		step = 1
+	}
+	n := (stop - start) / step
+	if n < 0 {
+		n = -n
+	}
+	if n > maxRange {
+		return fmt.Errorf("a range of %d items exceeds the limit of %d", n, maxRange)
+	}
+	return nil
+}
+
+var errOutputTooLarge = errors.New("output too large")
+
+// limitedBuffer fails writes beyond limit, which stops template execution.
+type limitedBuffer struct {
+	bytes.Buffer
+	limit int64
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if int64(b.Len()+len(p)) > b.limit {
+		return 0, errOutputTooLarge
+	}
+	return b.Buffer.Write(p)
+}
+
+// MergeValues deep-merges override into base and returns the result: maps
+// merge key by key, any other value in override replaces base's. Neither
+// argument is modified.
+func MergeValues(base, override map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(override))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range override {
+		if bm, ok := out[k].(map[string]any); ok {
+			if om, ok := v.(map[string]any); ok {
+				out[k] = MergeValues(bm, om)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
