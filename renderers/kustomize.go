@@ -47,7 +47,11 @@ func (k *Kustomize) Render(ctx context.Context, in filetree.Tree) (filetree.Tree
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, "/"+dir)
+	opts := krusty.MakeDefaultOptions()
+	// As the kustomize CLI: the kustomization's sortOptions decide, legacy
+	// (kind) order otherwise. The library's default keeps input order.
+	opts.Reorder = krusty.ReorderOptionUnspecified
+	resources, err := krusty.MakeKustomizer(opts).Run(fs, "/"+dir)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/filetree"
@@ -62,12 +63,56 @@ func Run(ctx context.Context, steps []configsv1.RenderStep, in Inputs, tree file
 		if err != nil {
 			return nil, &StepError{Index: i + 1, Kind: kind, Err: err}
 		}
-		tree, err = r.Render(ctx, tree)
+		tree, err = runStep(ctx, r, tree)
 		if err != nil {
 			return nil, &StepError{Index: i + 1, Kind: kind, Err: err}
 		}
 	}
 	return tree, nil
+}
+
+// StepTimeout bounds one render step.
+var StepTimeout = 60 * time.Second
+
+// runStep renders with a deadline and checks the output against the tree
+// limits. A renderer that cannot be interrupted (Go templates, Jsonnet) is
+// abandoned at the deadline; the limits on ranges, recursion and output size
+// keep such a runaway short.
+func runStep(ctx context.Context, r Renderer, in filetree.Tree) (filetree.Tree, error) {
+	ctx, cancel := context.WithTimeout(ctx, StepTimeout)
+	defer cancel()
+	type result struct {
+		tree filetree.Tree
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		t, err := r.Render(ctx, in)
+		done <- result{t, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			return nil, res.err
+		}
+		return res.tree, checkLimits(res.tree, filetree.DefaultLimits)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("stopped after %s: %w", StepTimeout, ctx.Err())
+	}
+}
+
+func checkLimits(t filetree.Tree, limits filetree.Limits) error {
+	if len(t) > limits.MaxFiles {
+		return fmt.Errorf("the output has %d files, more than %d: %w", len(t), limits.MaxFiles, filetree.ErrTooLarge)
+	}
+	var total int64
+	for _, data := range t {
+		total += int64(len(data))
+	}
+	if total > limits.MaxTotalBytes {
+		return fmt.Errorf("the output has %d bytes, more than %d: %w", total, limits.MaxTotalBytes, filetree.ErrTooLarge)
+	}
+	return nil
 }
 
 // KindOf names the field a step sets.

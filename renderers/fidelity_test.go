@@ -1,0 +1,203 @@
+package renderers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/internal/filetree"
+	"github.com/configsync/configsync/renderers"
+)
+
+var (
+	toolsOnce sync.Once
+	toolsDir  string
+	toolsErr  error
+)
+
+// referenceTools returns the folder of the reference CLIs, built from the Go
+// module proxy at the library versions by hack/reference-tools.sh (cached
+// outside the clone). CONFIGSYNC_REFERENCE_TOOLS overrides it.
+func referenceTools(t *testing.T) string {
+	t.Helper()
+	toolsOnce.Do(func() {
+		if dir := os.Getenv("CONFIGSYNC_REFERENCE_TOOLS"); dir != "" {
+			toolsDir = dir
+			return
+		}
+		cmd := exec.Command("bash", "../hack/reference-tools.sh")
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		toolsDir, toolsErr = strings.TrimSpace(string(out)), err
+	})
+	if toolsErr != nil {
+		t.Fatalf("build the reference tools: %v", toolsErr)
+	}
+	return toolsDir
+}
+
+func runTool(t *testing.T, dir string, env []string, name string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(referenceTools(t), name), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
+// objectsOf parses multi-document YAML into objects, in order.
+func objectsOf(t *testing.T, data []byte) []map[string]any {
+	t.Helper()
+	objs, err := apply.Decode(filetree.Tree{"out.yaml": data})
+	if err != nil {
+		t.Fatalf("parse output: %v", err)
+	}
+	out := make([]map[string]any, len(objs))
+	for i, o := range objs {
+		out[i] = o.Object
+	}
+	return out
+}
+
+// TestFidelity renders every single-step golden case with the reference tool
+// too, and requires the same objects (or, for sops, the same bytes).
+func TestFidelity(t *testing.T) {
+	compared := 0
+	for _, name := range goldenCases(t) {
+		c, in, tree := loadCase(t, name)
+		if c.WantError != "" || len(c.Render) != 1 || c.Render[0].Template != nil {
+			continue // templates have no reference CLI: Go text/template is the reference
+		}
+		compared++
+		t.Run(name, func(t *testing.T) {
+			dir, err := filepath.Abs(filepath.Join(goldenDir, name, "input"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := renderers.Run(context.Background(), c.Render, in, tree)
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			step := c.Render[0]
+			switch {
+			case step.Helm != nil:
+				args := []string{"template", step.Helm.ReleaseName, step.Helm.Chart, "--include-crds", "--no-hooks"}
+				if step.Helm.Namespace != "" {
+					args = append(args, "--namespace", step.Helm.Namespace)
+				}
+				for _, f := range step.Helm.ValuesFiles {
+					args = append(args, "-f", f)
+				}
+				if step.Helm.Values != nil {
+					vals := filepath.Join(t.TempDir(), "values.json")
+					if err := os.WriteFile(vals, step.Helm.Values.Raw, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					args = append(args, "-f", vals)
+				}
+				want := runTool(t, dir, nil, "helm", args...)
+				assertSameObjects(t, out[renderers.HelmOutput], want)
+			case step.Kustomize != nil:
+				want := runTool(t, dir, nil, "kustomize", "build", step.Kustomize.Path)
+				assertSameObjects(t, out[renderers.KustomizeOutput], want)
+			case step.Jsonnet != nil:
+				var args []string
+				for _, p := range step.Jsonnet.JPath {
+					args = append(args, "-J", p)
+				}
+				for k, v := range step.Jsonnet.ExtVars {
+					args = append(args, "--ext-str", k+"="+v)
+				}
+				for k, v := range step.Jsonnet.TLAs {
+					args = append(args, "--tla-str", k+"="+v)
+				}
+				want := runTool(t, dir, nil, "jsonnet", append(args, step.Jsonnet.Entrypoint)...)
+				got, err := (&renderers.Jsonnet{Step: *step.Jsonnet}).Evaluate(tree)
+				if err != nil {
+					t.Fatal(err)
+				}
+				assertSameJSON(t, []byte(got), want)
+			case step.Sops != nil:
+				env := sopsEnv(t, c, name)
+				for _, file := range tree.Paths() {
+					if bytes.Equal(out[file], tree[file]) {
+						continue // not encrypted: passed through, and sops -d refuses it
+					}
+					want := runTool(t, dir, env, "sops", "--decrypt", file)
+					if !bytes.Equal(out[file], want) {
+						t.Fatalf("%s differs from sops -d:\n--- ours\n%s\n--- sops -d\n%s", file, out[file], want)
+					}
+				}
+			default:
+				t.Fatalf("no reference tool for step %s", renderers.KindOf(step))
+			}
+		})
+	}
+	if compared < 5 {
+		t.Fatalf("only %d cases compared with a reference tool", compared)
+	}
+}
+
+// sopsEnv points sops at the case's keys: an age key file, or a throwaway
+// GnuPG home holding the PGP key.
+func sopsEnv(t *testing.T, c goldenCase, name string) []string {
+	t.Helper()
+	dir, _ := filepath.Abs(filepath.Join(goldenDir, name))
+	var env []string
+	if c.AgeKeyFile != "" {
+		env = append(env, "SOPS_AGE_KEY_FILE="+filepath.Join(dir, c.AgeKeyFile))
+	}
+	if c.PGPKeyFile != "" {
+		home := t.TempDir()
+		cmd := exec.Command("gpg", "--batch", "--import", filepath.Join(dir, c.PGPKeyFile))
+		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("gpg --import: %v\n%s", err, out)
+		}
+		env = append(env, "GNUPGHOME="+home)
+	}
+	return env
+}
+
+func assertSameObjects(t *testing.T, got, want []byte) {
+	t.Helper()
+	g, w := objectsOf(t, got), objectsOf(t, want)
+	if len(w) == 0 {
+		t.Fatal("the reference tool rendered nothing")
+	}
+	if !reflect.DeepEqual(g, w) {
+		gy, _ := yaml.Marshal(g)
+		wy, _ := yaml.Marshal(w)
+		t.Fatalf("objects differ from the reference tool:\n--- ours\n%s\n--- reference\n%s", gy, wy)
+	}
+	t.Logf("%d objects identical", len(w))
+}
+
+func assertSameJSON(t *testing.T, got, want []byte) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("JSON differs from jsonnet:\n--- ours\n%s\n--- jsonnet\n%s", got, want)
+	}
+}
