@@ -159,7 +159,12 @@ func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
 	if err != nil {
 		return sourceErr(err)
 	}
-	out, err := renderers.Run(ctx, run.cs.Spec.Render, renderers.Inputs{}, tree)
+	inputs, err := r.renderInputs(ctx, run.cs)
+	if err != nil {
+		// A missing Secret or ConfigMap may be created soon: retry with backoff.
+		return transientErr(configsv1.ReasonRenderFailed, err)
+	}
+	out, err := renderers.Run(ctx, run.cs.Spec.Render, inputs, tree)
 	if err != nil {
 		return configErr(configsv1.ReasonRenderFailed, err)
 	}

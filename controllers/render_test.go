@@ -1,0 +1,127 @@
+package controllers_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/internal/testgit"
+)
+
+// fixtureFiles reads a folder of testdata/e2e into path → content.
+func fixtureFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	root := filepath.Join("..", "testdata", "e2e", dir)
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		files[filepath.ToSlash(rel)] = string(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func sopsThenTemplate(ns, name, url, keySecret string) *configsv1.ConfigSync {
+	cs := newConfigSync(ns, name, url, "")
+	cs.Spec.Render = []configsv1.RenderStep{
+		{Sops: &configsv1.SopsStep{DecryptionSecretRef: configsv1.LocalObjectReference{Name: keySecret}}},
+		{Template: &configsv1.TemplateStep{
+			Environment: "prod",
+			ValuesFrom:  []configsv1.ValuesReference{{Kind: "ConfigMap", Name: "team-values"}},
+		}},
+	}
+	return cs
+}
+
+// Given a repository whose prod values are SOPS-encrypted, a ConfigSync that
+// decrypts them and renders templates for the prod environment lands the
+// decrypted, rendered Secret and ConfigMap; values come from the repository,
+// its prod overlay and a ConfigMap in the cluster.
+func TestSopsThenTemplateLandsDecryptedObjects(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "billing.git")
+	repo.Commit(t, fixtureFiles(t, "sops-template/repo"), "billing config")
+	key, err := os.ReadFile("../testdata/e2e/sops-template/age.agekey")
+	g.Expect(err).NotTo(HaveOccurred())
+	createSecret(t, ns, "sops-age", map[string]string{"billing.agekey": string(key)})
+	g.Expect(k8s.Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "team-values"},
+		Data:       map[string]string{"values.yaml": "team: payments\n"},
+	})).To(Succeed())
+
+	g.Expect(k8s.Create(ctx, sopsThenTemplate(ns, "billing", repo.URL, "sops-age"))).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		secret := &corev1.Secret{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "billing-db"}, secret)).To(Succeed())
+		g.Expect(string(secret.Data["DB_PASSWORD"])).To(Equal("pr0d-s3cret"))
+		g.Expect(string(secret.Data["DB_USER"])).To(Equal("billing"))
+		g.Expect(configMapData(g, ns, "billing-config")).To(Equal(map[string]string{
+			"LOG_LEVEL": "warn", "DB_HOST": "db.prod.internal", "OWNER": "payments",
+		}))
+		g.Expect(condition(getConfigSync(g, ns, "billing"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+	}, timeout).Should(Succeed())
+	assertNoLeak(g, ns, "billing", "pr0d-s3cret")
+}
+
+// Bad render input applies nothing and says which step and file failed: a
+// wrong SOPS key, and a template that uses a value nobody defined.
+func TestRenderFailuresApplyNothing(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "billing.git")
+	files := fixtureFiles(t, "sops-template/repo")
+	repo.Commit(t, files, "billing config")
+	g := NewWithT(t)
+	other, err := os.ReadFile("../testdata/renderers/sops-wrong-key/other.agekey")
+	g.Expect(err).NotTo(HaveOccurred())
+	createSecret(t, ns, "wrong-key", map[string]string{"other.agekey": string(other)})
+	g.Expect(k8s.Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "team-values"},
+		Data:       map[string]string{"values.yaml": "team: payments\n"},
+	})).To(Succeed())
+	g.Expect(k8s.Create(ctx, sopsThenTemplate(ns, "wrong-key", repo.URL, "wrong-key"))).To(Succeed())
+
+	key, err := os.ReadFile("../testdata/e2e/sops-template/age.agekey")
+	g.Expect(err).NotTo(HaveOccurred())
+	createSecret(t, ns, "right-key", map[string]string{"billing.agekey": string(key)})
+	missing := repo.URL
+	repo.Commit(t, map[string]string{"extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {x: {{ .undefined }}}\n"}, "uses an undefined value")
+	g.Expect(k8s.Create(ctx, sopsThenTemplate(ns, "missing-key", missing, "right-key"))).To(Succeed())
+
+	for name, want := range map[string]string{
+		"wrong-key":   "render step 1 (sops): decrypt values-prod.yaml",
+		"missing-key": `render step 2 (template): execute: template: extra.yaml:4:13: executing "extra.yaml" at <.undefined>`,
+	} {
+		g.Eventually(func(g Gomega) {
+			cs := getConfigSync(g, ns, name)
+			stalled := condition(cs, configsv1.ConditionStalled)
+			g.Expect(stalled.Reason).To(Equal(configsv1.ReasonRenderFailed))
+			g.Expect(stalled.Message).To(ContainSubstring(want))
+		}, timeout).Should(Succeed(), name)
+	}
+	for _, obj := range []string{"billing-db", "billing-config", "extra"} {
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: obj}, &corev1.ConfigMap{})
+		g.Expect(err).To(HaveOccurred(), obj+" must not be applied")
+	}
+}
+
