@@ -124,4 +124,3 @@ func TestRenderFailuresApplyNothing(t *testing.T) {
 		g.Expect(err).To(HaveOccurred(), obj+" must not be applied")
 	}
 }
-
