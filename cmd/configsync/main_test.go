@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const billing = `apiVersion: configs.example.io/v1alpha1
+kind: ConfigSync
+metadata: {name: billing, namespace: billing}
+spec:
+  source:
+    git: {repoURL: https://git.example.com/billing.git}
+  render:
+  - sops: {decryptionSecretRef: {name: sops-age}}
+  - template:
+      environment: prod
+      valuesFrom: [{kind: ConfigMap, name: team-values}]
+`
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCommand()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestRenderPrintsWhatTheOperatorWouldApply(t *testing.T) {
+	dir := t.TempDir()
+	cs := filepath.Join(dir, "cs.yaml")
+	team := filepath.Join(dir, "team.yaml")
+	if err := os.WriteFile(cs, []byte(billing), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(team, []byte("team: payments\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fixture := "../../testdata/e2e/sops-template"
+	args := []string{"render", "-f", cs, "--source", fixture + "/repo",
+		"--age-key-file", fixture + "/age.agekey", "--values-from", "ConfigMap/team-values=" + team}
+
+	out, err := runCLI(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"name: billing-config", "OWNER: payments", "LOG_LEVEL: warn", "DB_PASSWORD: pr0d-s3cret"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	outDir := filepath.Join(dir, "out")
+	if _, err := runCLI(t, append(args, "-o", outDir)...); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := os.ReadFile(filepath.Join(outDir, "secret.yaml"))
+	if err != nil || !strings.Contains(string(secret), "pr0d-s3cret") {
+		t.Fatalf("secret.yaml = %q, %v", secret, err)
+	}
+
+	if _, err := runCLI(t, "render", "-f", cs, "--source", fixture+"/repo", "--values-from", "ConfigMap/team-values="+team); err == nil ||
+		!strings.Contains(err.Error(), "render step 1 (sops)") {
+		t.Fatalf("without a key: %v, want a sops step error", err)
+	}
+}
