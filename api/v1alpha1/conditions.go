@@ -31,7 +31,6 @@ const (
 	ReasonPruneFailed          = "PruneFailed"
 	ReasonHealthCheckFailed    = "HealthCheckFailed"
 	ReasonRolledBack           = "RolledBack"
-	ReasonNotImplemented       = "NotImplemented"
 )
 
 // Labels and annotations the operator sets or reads.
