@@ -34,6 +34,10 @@ vet: ## Run go vet, and fail on unformatted files.
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
+.PHONY: reference-tools
+reference-tools: ## Build helm, kustomize, jsonnet, sops and age at the library versions (for the fidelity test).
+	@hack/reference-tools.sh
+
 .PHONY: envtest-path
 envtest-path: ## Print the folder holding kube-apiserver and etcd (builds them on first use).
 	@hack/control-plane.sh
@@ -41,14 +45,16 @@ envtest-path: ## Print the folder holding kube-apiserver and etcd (builds them o
 ##@ Test
 
 .PHONY: test
-test: verify vet ## Run every test against a real kube-apiserver, etcd and Git servers.
-	assets="$$(hack/control-plane.sh)" && KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) ./...
+test: verify vet ## Run every test against a real kube-apiserver, etcd, Git servers and the reference CLIs.
+	assets="$$(hack/control-plane.sh)" && tools="$$(hack/reference-tools.sh)" && \
+	  KUBEBUILDER_ASSETS="$$assets" CONFIGSYNC_REFERENCE_TOOLS="$$tools" go test $(GO_TEST_FLAGS) ./...
 
 ##@ Build and run
 
 .PHONY: build
-build: ## Build the manager into bin/.
+build: ## Build the manager and the configsync CLI into bin/.
 	go build -o bin/manager ./cmd/manager
+	go build -o bin/configsync ./cmd/configsync
 
 .PHONY: run
 run: ## Install the CRD into the current kubeconfig's cluster and run the manager against it.
