@@ -10,7 +10,6 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
-	"sigs.k8s.io/yaml"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/filetree"
@@ -114,23 +113,20 @@ func (h *Helm) load(in filetree.Tree) (*chart.Chart, error) {
 // `helm template -f a.yaml -f b.yaml --set ...` would.
 func (h *Helm) values(in filetree.Tree) (map[string]any, error) {
 	vals := map[string]any{}
+	var err error
 	for _, f := range h.Step.ValuesFiles {
 		data, ok := in[path.Clean(f)]
 		if !ok {
 			return nil, fmt.Errorf("values file %q not found in the tree", f)
 		}
-		m := map[string]any{}
-		if err := yaml.Unmarshal(data, &m); err != nil {
-			return nil, fmt.Errorf("values file %s: %w", f, err)
+		if vals, err = mergeYAML(vals, "values file "+f, data); err != nil {
+			return nil, err
 		}
-		vals = MergeValues(vals, m)
 	}
-	if h.Step.Values != nil && len(h.Step.Values.Raw) > 0 {
-		m := map[string]any{}
-		if err := yaml.Unmarshal(h.Step.Values.Raw, &m); err != nil {
-			return nil, fmt.Errorf("spec values: %w", err)
+	if h.Step.Values != nil {
+		if vals, err = mergeYAML(vals, "spec values", h.Step.Values.Raw); err != nil {
+			return nil, err
 		}
-		vals = MergeValues(vals, m)
 	}
 	return vals, nil
 }

@@ -107,25 +107,19 @@ func (t *Template) values(in filetree.Tree) (map[string]any, error) {
 		}{envValuesFile(env), data})
 	}
 	values := map[string]any{}
+	var err error
 	for _, l := range layers {
-		if len(l.data) == 0 {
-			continue
+		if values, err = mergeYAML(values, l.name, l.data); err != nil {
+			return nil, err
 		}
-		m := map[string]any{}
-		if err := yaml.Unmarshal(l.data, &m); err != nil {
-			return nil, fmt.Errorf("%s: %w", l.name, err)
-		}
-		values = MergeValues(values, m)
 	}
 	for _, m := range t.ValuesFrom {
 		values = MergeValues(values, m)
 	}
-	if t.Step.Values != nil && len(t.Step.Values.Raw) > 0 {
-		m := map[string]any{}
-		if err := yaml.Unmarshal(t.Step.Values.Raw, &m); err != nil {
-			return nil, fmt.Errorf("spec values: %w", err)
+	if t.Step.Values != nil {
+		if values, err = mergeYAML(values, "spec values", t.Step.Values.Raw); err != nil {
+			return nil, err
 		}
-		values = MergeValues(values, m)
 	}
 	return values, nil
 }
@@ -233,24 +227,4 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		return 0, errOutputTooLarge
 	}
 	return b.Buffer.Write(p)
-}
-
-// MergeValues deep-merges override into base and returns the result: maps
-// merge key by key, any other value in override replaces base's. Neither
-// argument is modified.
-func MergeValues(base, override map[string]any) map[string]any {
-	out := make(map[string]any, len(base)+len(override))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range override {
-		if bm, ok := out[k].(map[string]any); ok {
-			if om, ok := v.(map[string]any); ok {
-				out[k] = MergeValues(bm, om)
-				continue
-			}
-		}
-		out[k] = v
-	}
-	return out
 }
