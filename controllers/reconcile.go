@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
@@ -41,6 +44,9 @@ type syncRun struct {
 	tree     filetree.Tree
 	objs     []*unstructured.Unstructured
 	changes  apply.ChangeSet
+	// inventory is what the ConfigSync owns after this sync; nil until the
+	// prune stage has run.
+	inventory prune.Inventory
 }
 
 // Reconcile fetches, renders, dry-runs and applies one ConfigSync, then
@@ -51,7 +57,16 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !cs.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // pruning on deletion comes with the finalizer
+		return r.finalize(ctx, cs)
+	}
+	if !controllerutil.ContainsFinalizer(cs, configsv1.Finalizer) {
+		// The finalizer comes first, so that no object is ever applied that
+		// the ConfigSync's deletion could not clean up.
+		patch := client.MergeFromWithOptions(cs.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.AddFinalizer(cs, configsv1.Finalizer)
+		if err := r.Client.Patch(ctx, cs, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
 	}
 	before := cs.DeepCopy()
 
@@ -94,7 +109,7 @@ func (run *syncRun) release() {
 
 // sync runs the stages in order and stops at the first failure.
 func (r *ConfigSyncReconciler) sync(ctx context.Context, run *syncRun) error {
-	stages := []func(context.Context, *syncRun) error{r.fetch, r.render, r.decode, r.apply}
+	stages := []func(context.Context, *syncRun) error{r.fetch, r.render, r.decode, r.apply, r.prune}
 	for _, stage := range stages {
 		if err := stage(ctx, run); err != nil {
 			return err
@@ -216,6 +231,86 @@ func (r *ConfigSyncReconciler) apply(ctx context.Context, run *syncRun) error {
 	return nil
 }
 
+// prune deletes what this ConfigSync applied before and no longer renders.
+// It runs only after every object applied, so a failed fetch, render or
+// apply never deletes anything. A delete that fails keeps its object in the
+// inventory, and the next sync retries it.
+func (r *ConfigSyncReconciler) prune(ctx context.Context, run *syncRun) error {
+	cs := run.cs
+	current := prune.Inventory{}
+	for _, c := range run.changes {
+		current.Add(toReference(c.Ref))
+	}
+	run.inventory = current
+	if !cs.Spec.Prune {
+		return nil
+	}
+	stale := prune.Stale(prune.FromStatus(cs.Status.Inventory), current)
+	if len(stale) == 0 {
+		return nil
+	}
+	res := prune.Delete(ctx, r.Client, prune.Owner{Namespace: cs.Namespace, Name: cs.Name}, stale)
+	if len(res.Deleted) > 0 {
+		r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, "Pruned", "Prune", "deleted %s", refList(res.Deleted))
+		ctrl.LoggerFrom(ctx).Info("pruned", "objects", refList(res.Deleted))
+	}
+	if len(res.Released) > 0 {
+		ctrl.LoggerFrom(ctx).Info("left in place: not ours any more or pruning disabled", "objects", refList(res.Released))
+	}
+	if len(res.Failed) == 0 {
+		return nil
+	}
+	msgs := make([]string, 0, len(res.Failed))
+	for ref, err := range res.Failed {
+		run.inventory.Add(ref)
+		msgs = append(msgs, fmt.Sprintf("%s/%s: %v", ref.Kind, ref.Name, err))
+	}
+	sort.Strings(msgs)
+	return transientErr(configsv1.ReasonPruneFailed, fmt.Errorf("prune failed for %d object(s): %s", len(msgs), strings.Join(msgs, "; ")))
+}
+
+func refList(refs []configsv1.ObjectReference) string {
+	parts := make([]string, len(refs))
+	for i, r := range refs {
+		parts[i] = r.Kind + "/" + r.Name
+		if r.Namespace != "" {
+			parts[i] = r.Kind + "/" + r.Namespace + "/" + r.Name
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// finalize cleans up after a deleted ConfigSync: with prune on, it deletes
+// what the inventory lists (objects that still carry its labels); with prune
+// off, it removes its labels so the objects belong to nobody. The finalizer
+// goes only when that is done.
+func (r *ConfigSyncReconciler) finalize(ctx context.Context, cs *configsv1.ConfigSync) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(cs, configsv1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	owner := prune.Owner{Namespace: cs.Namespace, Name: cs.Name}
+	if cs.Spec.Prune && !cs.Spec.Suspend {
+		res := prune.Delete(ctx, r.Client, owner, cs.Status.Inventory)
+		if len(res.Failed) > 0 {
+			before := cs.DeepCopy()
+			left := prune.Inventory{}
+			for ref := range res.Failed {
+				left.Add(ref)
+			}
+			cs.Status.Inventory = left.List()
+			setCondition(cs, configsv1.ConditionReady, metav1.ConditionFalse, configsv1.ReasonPruneFailed,
+				fmt.Sprintf("deleting: %d object(s) could not be deleted yet", len(res.Failed)))
+			return ctrl.Result{}, errors.Join(fmt.Errorf("finalize: %d object(s) not deleted", len(res.Failed)), r.patchStatus(ctx, before, cs))
+		}
+		r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, "Pruned", "Finalize", "deleted %d object(s)", len(res.Deleted))
+	} else if err := prune.Orphan(ctx, r.Client, owner, cs.Status.Inventory); err != nil {
+		return ctrl.Result{}, err
+	}
+	patch := client.MergeFromWithOptions(cs.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(cs, configsv1.Finalizer)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, cs, patch))
+}
+
 // recordSuccess writes the status of a sync that applied every object.
 func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) {
 	cs := run.cs
@@ -230,11 +325,7 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 	cs.Status.SourceRevision = rev
 	cs.Status.SourcePath = cs.Spec.Source.Git.Path
 	cs.Status.Targets, cs.Status.AppliedTargets = targetStatuses(run.changes)
-	inv := prune.Inventory{}
-	for _, c := range run.changes {
-		inv.Add(toReference(c.Ref))
-	}
-	cs.Status.Inventory = inv.List()
+	cs.Status.Inventory = run.inventory.List()
 	digest := digestOf(run.objs)
 	recordHistory(cs, run.artifact.Commit, digest)
 
@@ -270,7 +361,11 @@ func (r *ConfigSyncReconciler) recordFailure(ctx context.Context, run *syncRun, 
 	msg := err.Error()
 	setCondition(cs, configsv1.ConditionReady, metav1.ConditionFalse, reason, msg)
 	setCondition(cs, configsv1.ConditionDegraded, metav1.ConditionTrue, reason, msg)
-	if run.changes != nil {
+	switch {
+	case run.inventory != nil: // applied, then a prune failed
+		cs.Status.Targets, cs.Status.AppliedTargets = targetStatuses(run.changes)
+		cs.Status.Inventory = run.inventory.List()
+	case run.changes != nil:
 		cs.Status.Targets, cs.Status.AppliedTargets = targetStatuses(run.changes)
 		// Objects the failed apply did write are ours now: keep them in the
 		// inventory so that a later prune can find them.
