@@ -46,13 +46,15 @@ func IsManifest(name string) bool {
 
 // Decode reads every YAML or JSON file of the tree, in path order, as
 // Kubernetes objects. Multi-document files are split on "---"; empty
-// documents are skipped; a v1 List is expanded into its items. Duplicate keys
-// and documents without apiVersion, kind or name are errors: a manifest that
-// means two things must not be applied as either.
+// documents are skipped; a v1 List is expanded into its items. Files in which
+// no document has an apiVersion or a kind are plain data (a config file to
+// sync into a ConfigMap), not manifests, and are skipped. In a manifest,
+// duplicate keys and documents without apiVersion, kind or name are errors: a
+// manifest that means two things must not be applied as either.
 func Decode(t filetree.Tree) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, name := range t.Paths() {
-		if !IsManifest(name) {
+		if !IsManifest(name) || isPlainData(t[name]) {
 			continue
 		}
 		decoded, err := decodeFile(name, t[name])
@@ -62,6 +64,46 @@ func Decode(t filetree.Tree) ([]*unstructured.Unstructured, error) {
 		objs = append(objs, decoded...)
 	}
 	return objs, nil
+}
+
+// DataFiles returns the files of the tree that are not manifests: other
+// extensions, and YAML or JSON files that are plain data.
+func DataFiles(t filetree.Tree) filetree.Tree {
+	out := filetree.Tree{}
+	for name, data := range t {
+		if !IsManifest(name) || isPlainData(data) {
+			out[name] = data
+		}
+	}
+	return out
+}
+
+// isPlainData says whether no document of a YAML or JSON file has an
+// apiVersion or a kind. A file that does not parse is not plain data: the
+// manifest decoder reports it.
+func isPlainData(data []byte) bool {
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for {
+		raw, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		var doc any
+		if err := yaml.Unmarshal(raw, &doc); err != nil {
+			return false
+		}
+		if m, ok := doc.(map[string]any); ok {
+			if _, ok := m["apiVersion"]; ok {
+				return false
+			}
+			if _, ok := m["kind"]; ok {
+				return false
+			}
+		}
+	}
 }
 
 func decodeFile(name string, data []byte) ([]*unstructured.Unstructured, error) {

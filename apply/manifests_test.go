@@ -38,12 +38,17 @@ func TestDecode(t *testing.T) {
 			tree: filetree.Tree{"list.yaml": []byte("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: one}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: two}\n")},
 			want: []string{"ConfigMap/one", "ConfigMap/two"},
 		},
+		{
+			name: "plain data files are not manifests",
+			tree: filetree.Tree{"app.yaml": []byte("color: blue\nsize: 3\n"), "list.yaml": []byte("- a\n- b\n"), "cm.yaml": []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")},
+			want: []string{"ConfigMap/c"},
+		},
 		{name: "missing kind", tree: filetree.Tree{"x.yaml": []byte("apiVersion: v1\nmetadata: {name: a}\n")}, wantErr: "x.yaml (document 1): kind is missing"},
 		{name: "missing apiVersion", tree: filetree.Tree{"x.yaml": []byte("kind: ConfigMap\nmetadata: {name: a}\n")}, wantErr: "apiVersion is missing"},
 		{name: "missing name", tree: filetree.Tree{"x.yaml": []byte("apiVersion: v1\nkind: ConfigMap\n")}, wantErr: "has no metadata.name"},
 		{name: "generateName", tree: filetree.Tree{"x.yaml": []byte("apiVersion: v1\nkind: Pod\nmetadata: {generateName: p-}\n")}, wantErr: "generateName"},
 		{name: "duplicate keys", tree: filetree.Tree{"x.yaml": []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: 1, k: 2}\n")}, wantErr: "x.yaml (document 1)"},
-		{name: "a scalar document", tree: filetree.Tree{"x.yaml": []byte(strings.Replace(cm, "%s", "a", 1) + "---\njust a string\n")}, wantErr: "x.yaml (document 2): a document must be an object"},
+		{name: "a scalar document in a manifest", tree: filetree.Tree{"x.yaml": []byte(strings.Replace(cm, "%s", "a", 1) + "---\njust a string\n")}, wantErr: "x.yaml (document 2): a document must be an object"},
 		{name: "invalid YAML", tree: filetree.Tree{"x.yaml": []byte("apiVersion: v1\nkind: [\n")}, wantErr: "x.yaml (document 1)"},
 	}
 	for _, tt := range tests {

@@ -192,12 +192,12 @@ func (r *ConfigSyncReconciler) decode(ctx context.Context, run *syncRun) error {
 	if err != nil {
 		return configErr(configsv1.ReasonInvalidManifest, err)
 	}
-	if len(objs) == 0 && !run.cs.Spec.AllowEmpty {
-		return configErr(configsv1.ReasonInvalidManifest, fmt.Errorf("the source rendered no objects at %s; set allowEmpty to sync an empty set", run.artifact.Revision()))
-	}
-	objs, err = selectTargets(run.cs, objs)
+	objs, err = selectTargets(run.cs, objs, run.tree)
 	if err != nil {
 		return configErr(configsv1.ReasonInvalidManifest, err)
+	}
+	if len(objs) == 0 && !run.cs.Spec.AllowEmpty {
+		return configErr(configsv1.ReasonInvalidManifest, fmt.Errorf("the source rendered no objects at %s; set allowEmpty to sync an empty set", run.artifact.Revision()))
 	}
 	for _, obj := range objs {
 		if obj.GetNamespace() != "" {

@@ -125,3 +125,5 @@ func requestReconcile(t *testing.T, ns, name string) {
 const timeout = 30 * time.Second
 
 func keyOf(name string) client.ObjectKey { return client.ObjectKey{Name: name} }
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
