@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -102,6 +103,8 @@ type Manager struct {
 	Client client.Client
 	// FieldOwner is the field manager name every apply uses.
 	FieldOwner string
+
+	applied appliedMemory
 }
 
 // Options tune one Apply.
@@ -111,7 +114,8 @@ type Options struct {
 }
 
 // Apply dry-runs every object and, only when all pass, applies them. Objects
-// that others depend on (Namespaces, CRDs) go first. The returned ChangeSet
+// that others depend on (Namespaces, CRDs) go first. An object whose apply
+// would change nothing is not written (see appliedState). The returned ChangeSet
 // has an entry per object; the error is a *SetError when objects failed.
 func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (ChangeSet, error) {
 	objs = ordered(objs)
@@ -122,11 +126,19 @@ func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 
 	changes := make(ChangeSet, len(objs))
 	dryRun := make([]*unstructured.Unstructured, len(objs))
+	forced := make([]bool, len(objs))
 	failed := false
 	for i, obj := range objs {
 		changes[i] = Entry{Ref: RefOf(obj), Action: Skipped}
 		dryRun[i] = obj.DeepCopy()
 		err := m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(dryRun[i]), append(applyOpts, client.DryRunAll)...)
+		if apierrors.IsConflict(err) && !opts.Force && m.onlyDrift(ctx, obj) {
+			// The conflicting fields were edited by hand (an Update, not
+			// another applier): that is drift, and Git wins.
+			forced[i] = true
+			dryRun[i] = obj.DeepCopy()
+			err = m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(dryRun[i]), append(applyOpts, client.DryRunAll, client.ForceOwnership)...)
+		}
 		if err != nil {
 			changes[i].Action, changes[i].Err = Failed, err
 			failed = true
@@ -137,18 +149,46 @@ func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 	}
 
 	for i, obj := range objs {
+		ref, digest := RefOf(obj), configDigest(obj)
+		if m.applied.unchanged(ref, digest, dryRun[i], m.FieldOwner) {
+			changes[i].Action = Unchanged // a no-op: no write request
+			continue
+		}
 		applied := obj.DeepCopy()
-		if err := m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(applied), applyOpts...); err != nil {
+		opts := applyOpts
+		if forced[i] {
+			opts = append(opts[:len(opts):len(opts)], client.ForceOwnership)
+		}
+		if err := m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(applied), opts...); err != nil {
+			m.applied.forget(ref)
 			changes[i].Action, changes[i].Err = Failed, err
 			failed = true
 			continue
 		}
+		m.applied.remember(ref, digest, applied, m.FieldOwner)
 		changes[i].Action = actionOf(dryRun[i], applied)
 	}
 	if failed {
 		return changes, &SetError{Stage: "apply", Failures: changes.Failures()}
 	}
 	return changes, nil
+}
+
+// onlyDrift says whether no other applier (server-side apply manager) owns
+// fields of the live object, so a conflict can only be with fields someone
+// changed by an update: drift to correct, not another owner to respect.
+func (m *Manager) onlyDrift(ctx context.Context, obj *unstructured.Unstructured) bool {
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(obj.GroupVersionKind())
+	if err := m.Client.Get(ctx, client.ObjectKeyFromObject(obj), live); err != nil {
+		return false
+	}
+	for _, e := range live.GetManagedFields() {
+		if e.Operation == metav1.ManagedFieldsOperationApply && e.Manager != m.FieldOwner && e.Subresource == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // actionOf tells from the dry-run and real responses what the apply did,

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -25,6 +26,9 @@ import (
 // k8s talks to the test apiserver directly, never through the manager's
 // cache, so assertions see what the apiserver holds.
 var k8s client.Client
+
+// restConfig reaches the test apiserver as an administrator.
+var restConfig *rest.Config
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -44,6 +48,7 @@ func runSuite(m *testing.M) int {
 	}
 	defer env.Stop()
 
+	restConfig = cfg
 	k8s, err = client.New(cfg, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,138 @@
+package controllers_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/internal/testgit"
+)
+
+// writeRequests reads the apiserver's own request counter: every request
+// that is not a dry-run and whose verb writes, for one resource.
+func writeRequests(g Gomega, resource string) float64 {
+	cs, err := kubernetes.NewForConfig(restConfig)
+	g.Expect(err).NotTo(HaveOccurred())
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	g.Expect(err).NotTo(HaveOccurred())
+	var total float64
+	scanner := bufio.NewScanner(strings.NewReader(string(raw)))
+	scanner.Buffer(make([]byte, 1<<20), 1<<20)
+	for scanner.Scan() {
+		line := scanner.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="`+resource+`"`) ||
+			!strings.Contains(line, `dry_run=""`) {
+			continue
+		}
+		write := false
+		for _, verb := range []string{"APPLY", "PATCH", "POST", "PUT", "DELETE"} {
+			if strings.Contains(line, `verb="`+verb+`"`) {
+				write = true
+			}
+		}
+		if !write {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+		g.Expect(err).NotTo(HaveOccurred())
+		total += v
+	}
+	return total
+}
+
+// Given ten synced ConfigMaps, resyncs that find nothing to change send no
+// write request for them (the apiserver's own counter says so); a field
+// someone edits by hand is put back by the next sync.
+func TestNoOpResyncWritesNothingAndDriftIsCorrected(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "app.git")
+	files := map[string]string{}
+	for i := range 10 {
+		files[fmt.Sprintf("cm-%d.yaml", i)] = configMap(fmt.Sprintf("cm-%d", i), "blue")
+	}
+	repo.Commit(t, files, "ten")
+	g.Expect(k8s.Create(ctx, newConfigSync(ns, "app", repo.URL, ""))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(getConfigSync(g, ns, "app").Status.AppliedTargets).To(BeEquivalentTo(10))
+	}, timeout).Should(Succeed())
+
+	// Another test may be writing ConfigMaps meanwhile: run the resyncs
+	// until a round sees no other writer, which proves ours wrote nothing.
+	g.Eventually(func(g Gomega) {
+		before := writeRequests(g, "configmaps")
+		for range 3 {
+			requestReconcile(t, ns, "app")
+			waitForHandledRequest(g, ns, "app")
+		}
+		g.Expect(writeRequests(g, "configmaps") - before).To(BeZero())
+	}, timeout).Should(Succeed())
+
+	cm := &corev1.ConfigMap{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "cm-3"}, cm)).To(Succeed())
+	cm.Data["color"] = "hand-edited"
+	g.Expect(k8s.Update(ctx, cm)).To(Succeed())
+	requestReconcile(t, ns, "app")
+	g.Eventually(func(g Gomega) {
+		g.Expect(configMapData(g, ns, "cm-3")).To(HaveKeyWithValue("color", "blue"))
+	}, timeout).Should(Succeed())
+}
+
+// waitForHandledRequest waits until the ConfigSync handled the last
+// reconcile request and is Ready.
+func waitForHandledRequest(g Gomega, ns, name string) {
+	g.Eventually(func(g Gomega) {
+		cs := getConfigSync(g, ns, name)
+		g.Expect(cs.Status.LastHandledReconcileAt).To(Equal(cs.Annotations["configs.example.io/reconcile-at"]))
+		g.Expect(cs.Status.Conditions).To(ContainElement(HaveField("Type", "Ready")))
+	}, timeout).Should(Succeed())
+}
+
+// A field another applier took over is a conflict, reported as such; with
+// force the ConfigSync takes the field back.
+func TestConflictWithAnotherApplierIsReportedUnlessForced(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "app.git")
+	repo.Commit(t, map[string]string{"cm.yaml": configMap("shared", "blue")}, "first")
+	g.Expect(k8s.Create(ctx, newConfigSync(ns, "app", repo.URL, ""))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(configMapData(g, ns, "shared")).To(HaveKeyWithValue("color", "blue"))
+	}, timeout).Should(Succeed())
+
+	other := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "shared", "namespace": ns},
+		"data":     map[string]any{"color": "red"},
+	}}
+	g.Expect(k8s.Apply(ctx, client.ApplyConfigurationFromUnstructured(other), client.FieldOwner("other-tool"), client.ForceOwnership)).To(Succeed())
+	requestReconcile(t, ns, "app")
+	g.Eventually(func(g Gomega) {
+		degraded := condition(getConfigSync(g, ns, "app"), configsv1.ConditionDegraded)
+		g.Expect(degraded.Reason).To(Equal(configsv1.ReasonDryRunFailed))
+		g.Expect(degraded.Message).To(ContainSubstring(`conflict with "other-tool"`))
+	}, timeout).Should(Succeed())
+	g.Expect(configMapData(g, ns, "shared")).To(HaveKeyWithValue("color", "red"))
+
+	cs := getConfigSync(g, ns, "app")
+	patch := client.MergeFrom(cs.DeepCopy())
+	cs.Spec.Force = true
+	g.Expect(k8s.Patch(ctx, cs, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(configMapData(g, ns, "shared")).To(HaveKeyWithValue("color", "blue"))
+		g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+	}, timeout).Should(Succeed())
+}
