@@ -125,6 +125,13 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 		return err
 	}
 	req := source.Request{URL: git.RepoURL, Branch: git.Branch, Revision: git.Revision, Auth: auth}
+	rollbackTo, err := rollbackTarget(run.cs)
+	if err != nil {
+		return err
+	}
+	if rollbackTo != "" {
+		req.Revision = rollbackTo // a pinned commit wins over branch and revision
+	}
 	if git.Timeout != nil {
 		req.Timeout = git.Timeout.Duration
 	}
@@ -135,6 +142,48 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 	run.artifact = art
 	run.cs.Status.LastAttemptedRevision = art.Revision()
 	return nil
+}
+
+// rollbackTarget resolves spec.rollback.toRevision against the history to a
+// full commit SHA, and pins it in status so that "previous" keeps meaning the
+// same commit until the field is removed; no interval sync undoes it.
+func rollbackTarget(cs *configsv1.ConfigSync) (string, error) {
+	want := ""
+	if cs.Spec.Rollback != nil {
+		want = cs.Spec.Rollback.ToRevision
+	}
+	if want == "" {
+		cs.Status.RolledBackTo = ""
+		return "", nil
+	}
+	if pinned := cs.Status.RolledBackTo; pinned != "" && (want == "previous" || strings.HasPrefix(pinned, want)) {
+		return pinned, nil
+	}
+	history := cs.Status.History
+	var sha string
+	if want == "previous" {
+		for _, h := range history {
+			if h.Revision != history[0].Revision {
+				sha = h.Revision
+				break
+			}
+		}
+		if sha == "" {
+			return "", configErr(configsv1.ReasonRevisionNotFound, errors.New("rollback to previous: the history holds no earlier revision"))
+		}
+	} else {
+		for _, h := range history {
+			if strings.HasPrefix(h.Revision, want) {
+				sha = h.Revision
+				break
+			}
+		}
+		if sha == "" {
+			return "", configErr(configsv1.ReasonRevisionNotFound, fmt.Errorf("rollback to %s: not in status.history (the last %d applied revisions)", want, len(history)))
+		}
+	}
+	cs.Status.RolledBackTo = sha
+	return sha, nil
 }
 
 // gitAuth reads the credentials Secret. It reads through the API reader, not
@@ -327,15 +376,22 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 	cs.Status.Targets, cs.Status.AppliedTargets = targetStatuses(run.changes)
 	cs.Status.Inventory = run.inventory.List()
 	digest := digestOf(run.objs)
-	recordHistory(cs, run.artifact.Commit, digest)
+	result, reason := configsv1.HistorySucceeded, configsv1.ReasonSucceeded
+	if cs.Status.RolledBackTo != "" {
+		result, reason = configsv1.HistoryRolledBack, configsv1.ReasonRolledBack
+	}
+	recordHistory(cs, run.artifact.Commit, digest, result)
 
 	msg := fmt.Sprintf("applied revision %s: %d object(s), %d created, %d configured, %d unchanged",
 		rev, len(run.changes), counts[apply.Created], counts[apply.Configured], counts[apply.Unchanged])
+	if reason == configsv1.ReasonRolledBack {
+		msg = "rolled back (spec.rollback.toRevision holds it): " + msg
+	}
 	if git := cs.Spec.Source.Git; git.AuthMethod == configsv1.AuthSSH && git.InsecureSkipHostKeyVerification {
 		msg += "; WARNING: the Git server's SSH host key is not verified (insecureSkipHostKeyVerification)"
 	}
-	setCondition(cs, configsv1.ConditionReady, metav1.ConditionTrue, configsv1.ReasonSucceeded, msg)
-	setCondition(cs, configsv1.ConditionAvailable, metav1.ConditionTrue, configsv1.ReasonSucceeded, msg)
+	setCondition(cs, configsv1.ConditionReady, metav1.ConditionTrue, reason, msg)
+	setCondition(cs, configsv1.ConditionAvailable, metav1.ConditionTrue, reason, msg)
 	setCondition(cs, configsv1.ConditionDegraded, metav1.ConditionFalse, configsv1.ReasonSucceeded, "")
 	removeConditions(cs, configsv1.ConditionReconciling, configsv1.ConditionStalled)
 
@@ -345,7 +401,7 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 		now := metav1.Now()
 		cs.Status.LastSyncedTime = &now
 		log.Info("synced", "objects", len(run.changes), "created", counts[apply.Created], "configured", counts[apply.Configured], "unchanged", counts[apply.Unchanged])
-		r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, configsv1.ReasonSucceeded, "Sync", msg)
+		r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, reason, "Sync", "%s", msg)
 		return
 	}
 	log.V(1).Info("in sync", "objects", len(run.changes))
@@ -434,14 +490,14 @@ func digestOf(objs []*unstructured.Unstructured) string {
 
 // recordHistory puts the applied revision at the head of the history unless it
 // is already there, and trims the history to historyLimit.
-func recordHistory(cs *configsv1.ConfigSync, commit, digest string) {
+func recordHistory(cs *configsv1.ConfigSync, commit, digest string, result configsv1.HistoryResult) {
 	limit := 10
 	if cs.Spec.HistoryLimit != nil {
 		limit = int(*cs.Spec.HistoryLimit)
 	}
 	h := cs.Status.History
 	if len(h) == 0 || h[0].Revision != commit || h[0].Digest != digest {
-		h = append([]configsv1.HistoryEntry{{Revision: commit, Digest: digest, AppliedAt: metav1.Now(), Result: configsv1.HistorySucceeded}}, h...)
+		h = append([]configsv1.HistoryEntry{{Revision: commit, Digest: digest, AppliedAt: metav1.Now(), Result: result}}, h...)
 	}
 	if len(h) > limit {
 		h = h[:limit]

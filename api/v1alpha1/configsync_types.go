@@ -429,6 +429,11 @@ type ConfigSyncStatus struct {
 	// +optional
 	History []HistoryEntry `json:"history,omitempty"`
 
+	// RolledBackTo is the commit spec.rollback.toRevision resolved to. It
+	// keeps "previous" pinned to one commit until the field is removed.
+	// +optional
+	RolledBackTo string `json:"rolledBackTo,omitempty"`
+
 	// LastHandledReconcileAt is the last value of the
 	// configs.example.io/reconcile-at annotation that was handled.
 	// +optional
