@@ -127,10 +127,9 @@ func TestConflictWithAnotherApplierIsReportedUnlessForced(t *testing.T) {
 	}, timeout).Should(Succeed())
 	g.Expect(configMapData(g, ns, "shared")).To(HaveKeyWithValue("color", "red"))
 
-	cs := getConfigSync(g, ns, "app")
-	patch := client.MergeFrom(cs.DeepCopy())
-	cs.Spec.Force = true
-	g.Expect(k8s.Patch(ctx, cs, patch)).To(Succeed())
+	patchObject(t, client.ObjectKey{Namespace: ns, Name: "app"}, &configsv1.ConfigSync{}, func(cs *configsv1.ConfigSync) {
+		cs.Spec.Force = true
+	})
 	g.Eventually(func(g Gomega) {
 		g.Expect(configMapData(g, ns, "shared")).To(HaveKeyWithValue("color", "blue"))
 		g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))

@@ -22,15 +22,7 @@ func configMapGone(g Gomega, ns, name string) {
 
 func patchConfigMap(t *testing.T, ns, name string, mutate func(*corev1.ConfigMap)) {
 	t.Helper()
-	cm := &corev1.ConfigMap{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, cm); err != nil {
-		t.Fatal(err)
-	}
-	patch := client.MergeFrom(cm.DeepCopy())
-	mutate(cm)
-	if err := k8s.Patch(context.Background(), cm, patch); err != nil {
-		t.Fatal(err)
-	}
+	patchObject(t, client.ObjectKey{Namespace: ns, Name: name}, &corev1.ConfigMap{}, mutate)
 }
 
 // Given four synced ConfigMaps with prune on, a commit that removes all of

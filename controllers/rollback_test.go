@@ -14,15 +14,9 @@ import (
 
 func setRollback(t *testing.T, ns, name string, rb *configsv1.Rollback) {
 	t.Helper()
-	cs := &configsv1.ConfigSync{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, cs); err != nil {
-		t.Fatal(err)
-	}
-	patch := client.MergeFrom(cs.DeepCopy())
-	cs.Spec.Rollback = rb
-	if err := k8s.Patch(context.Background(), cs, patch); err != nil {
-		t.Fatal(err)
-	}
+	patchObject(t, client.ObjectKey{Namespace: ns, Name: name}, &configsv1.ConfigSync{}, func(cs *configsv1.ConfigSync) {
+		cs.Spec.Rollback = rb
+	})
 }
 
 // Given a ConfigSync that synced blue, then green: rolling back to

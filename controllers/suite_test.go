@@ -110,21 +110,28 @@ func getConfigSync(g Gomega, ns, name string) *configsv1.ConfigSync {
 	return cs
 }
 
+// patchObject reads obj by key, lets mutate change it, and merge-patches the change.
+func patchObject[T client.Object](t *testing.T, key client.ObjectKey, obj T, mutate func(T)) {
+	t.Helper()
+	if err := k8s.Get(context.Background(), key, obj); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+	mutate(obj)
+	if err := k8s.Patch(context.Background(), obj, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // requestReconcile sets the reconcile annotation, as `configsync reconcile` will.
 func requestReconcile(t *testing.T, ns, name string) {
 	t.Helper()
-	cs := &configsv1.ConfigSync{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, cs); err != nil {
-		t.Fatal(err)
-	}
-	patch := client.MergeFrom(cs.DeepCopy())
-	if cs.Annotations == nil {
-		cs.Annotations = map[string]string{}
-	}
-	cs.Annotations[configsv1.AnnotationReconcileRequestedAt] = time.Now().Format(time.RFC3339Nano)
-	if err := k8s.Patch(context.Background(), cs, patch); err != nil {
-		t.Fatal(err)
-	}
+	patchObject(t, client.ObjectKey{Namespace: ns, Name: name}, &configsv1.ConfigSync{}, func(cs *configsv1.ConfigSync) {
+		if cs.Annotations == nil {
+			cs.Annotations = map[string]string{}
+		}
+		cs.Annotations[configsv1.AnnotationReconcileRequestedAt] = time.Now().Format(time.RFC3339Nano)
+	})
 }
 
 const timeout = 30 * time.Second
