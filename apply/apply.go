@@ -3,8 +3,8 @@ package apply
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -111,14 +111,42 @@ type Manager struct {
 type Options struct {
 	// Force takes ownership of fields another manager owns.
 	Force bool
+	// DefaultNamespace is given to namespaced objects that name none.
+	DefaultNamespace string
 }
 
-// Apply dry-runs every object and, only when all pass, applies them. Objects
-// that others depend on (Namespaces, CRDs) go first. An object whose apply
-// would change nothing is not written (see appliedState). The returned ChangeSet
-// has an entry per object; the error is a *SetError when objects failed.
+// Apply applies a set of objects in two stages. First the cluster
+// definitions the rest may need (Namespaces, CRDs): dry-run, applied, CRDs
+// waited for until established. Then the rest: every object is dry-run and,
+// only when all pass, applied. A failed dry-run in a stage applies nothing of
+// that stage. Objects without a namespace get opts.DefaultNamespace when
+// their kind is namespaced, decided once the CRDs of the set are served. An
+// object whose apply would change nothing is not written (see appliedState).
+// The returned ChangeSet has an entry per object; the error is a *SetError
+// when objects failed.
 func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (ChangeSet, error) {
-	objs = ordered(objs)
+	definitions, rest := split(objs)
+	var changes ChangeSet
+	if len(definitions) > 0 {
+		staged, err := m.applyStage(ctx, definitions, opts)
+		changes = append(changes, staged...)
+		if err == nil {
+			err = m.waitEstablished(ctx, definitions)
+		}
+		if err != nil {
+			for _, obj := range rest {
+				changes = append(changes, Entry{Ref: RefOf(obj), Action: Skipped})
+			}
+			return changes, err
+		}
+	}
+	m.defaultNamespaces(rest, opts.DefaultNamespace)
+	staged, err := m.applyStage(ctx, rest, opts)
+	return append(changes, staged...), err
+}
+
+// applyStage dry-runs every object and, only when all pass, applies them.
+func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (ChangeSet, error) {
 	applyOpts := []client.ApplyOption{client.FieldOwner(m.FieldOwner)}
 	if opts.Force {
 		applyOpts = append(applyOpts, client.ForceOwnership)
@@ -174,6 +202,63 @@ func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 	return changes, nil
 }
 
+// defaultNamespaces gives objects without a namespace the default one when
+// their kind is namespaced. A kind the apiserver does not know stays as it
+// is: its dry-run names the problem better than a mapping error.
+func (m *Manager) defaultNamespaces(objs []*unstructured.Unstructured, ns string) {
+	if ns == "" {
+		return
+	}
+	for _, obj := range objs {
+		if obj.GetNamespace() != "" {
+			continue
+		}
+		if namespaced, err := m.Client.IsObjectNamespaced(obj); err == nil && namespaced {
+			obj.SetNamespace(ns)
+		}
+	}
+}
+
+// CRDEstablishTimeout bounds the wait for a CRD of the set to be served.
+var CRDEstablishTimeout = 30 * time.Second
+
+// waitEstablished waits until every CRD in objs is established, so the
+// objects of the next stage can be dry-run against it.
+func (m *Manager) waitEstablished(ctx context.Context, objs []*unstructured.Unstructured) error {
+	ctx, cancel := context.WithTimeout(ctx, CRDEstablishTimeout)
+	defer cancel()
+	for _, obj := range objs {
+		if obj.GroupVersionKind().GroupKind().String() != crdGroupKind {
+			continue
+		}
+		for !m.established(ctx, obj) {
+			select {
+			case <-ctx.Done():
+				return &SetError{Stage: "apply", Failures: []Entry{{Ref: RefOf(obj), Action: Failed,
+					Err: fmt.Errorf("not established after %s", CRDEstablishTimeout)}}}
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Manager) established(ctx context.Context, crd *unstructured.Unstructured) bool {
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(crd.GroupVersionKind())
+	if err := m.Client.Get(ctx, client.ObjectKeyFromObject(crd), live); err != nil {
+		return false
+	}
+	conditions, _, _ := unstructured.NestedSlice(live.Object, "status", "conditions")
+	for _, c := range conditions {
+		cond, ok := c.(map[string]any)
+		if ok && cond["type"] == "Established" && cond["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
 // onlyDrift says whether no other applier (server-side apply manager) owns
 // fields of the live object, so a conflict can only be with fields someone
 // changed by an update: drift to correct, not another owner to respect.
@@ -205,19 +290,21 @@ func actionOf(dryRun, applied *unstructured.Unstructured) Action {
 	}
 }
 
-// ordered returns objs with Namespaces first, then CRDs, then the rest, each
-// group in its original order.
-func ordered(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
-	out := append([]*unstructured.Unstructured(nil), objs...)
-	rank := func(o *unstructured.Unstructured) int {
+const crdGroupKind = "CustomResourceDefinition.apiextensions.k8s.io"
+
+// split separates the cluster definitions (Namespaces first, then CRDs) from
+// the rest, each in its original order.
+func split(objs []*unstructured.Unstructured) (definitions, rest []*unstructured.Unstructured) {
+	var crds []*unstructured.Unstructured
+	for _, o := range objs {
 		switch o.GroupVersionKind().GroupKind().String() {
 		case "Namespace":
-			return 0
-		case "CustomResourceDefinition.apiextensions.k8s.io":
-			return 1
+			definitions = append(definitions, o)
+		case crdGroupKind:
+			crds = append(crds, o)
+		default:
+			rest = append(rest, o)
 		}
-		return 2
 	}
-	sort.SliceStable(out, func(i, j int) bool { return rank(out[i]) < rank(out[j]) })
-	return out
+	return append(definitions, crds...), rest
 }

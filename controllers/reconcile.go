@@ -248,23 +248,13 @@ func (r *ConfigSyncReconciler) decode(ctx context.Context, run *syncRun) error {
 	if len(objs) == 0 && !run.cs.Spec.AllowEmpty {
 		return configErr(configsv1.ReasonInvalidManifest, fmt.Errorf("the source rendered no objects at %s; set allowEmpty to sync an empty set", run.artifact.Revision()))
 	}
-	for _, obj := range objs {
-		if obj.GetNamespace() != "" {
-			continue
-		}
-		// An unknown kind (say, a CR whose CRD is not installed) stays as it
-		// is: the dry-run names the problem better than a mapping error.
-		if namespaced, err := r.Client.IsObjectNamespaced(obj); err == nil && namespaced {
-			obj.SetNamespace(run.cs.Namespace)
-		}
-	}
 	prune.Label(objs, run.cs.Namespace, run.cs.Name)
 	run.objs = objs
 	return nil
 }
 
 func (r *ConfigSyncReconciler) apply(ctx context.Context, run *syncRun) error {
-	changes, err := r.Applier.Apply(ctx, run.objs, apply.Options{Force: run.cs.Spec.Force})
+	changes, err := r.Applier.Apply(ctx, run.objs, apply.Options{Force: run.cs.Spec.Force, DefaultNamespace: run.cs.Namespace})
 	run.changes = changes
 	var setErr *apply.SetError
 	if errors.As(err, &setErr) {
