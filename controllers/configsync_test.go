@@ -73,6 +73,14 @@ func TestSyncsAConfigMapFromGitAndFollowsNewCommits(t *testing.T) {
 	g.Expect(cm.Labels).To(HaveKeyWithValue(configsv1.LabelName, "app"))
 	g.Expect(cm.Labels).To(HaveKeyWithValue(configsv1.LabelNamespace, ns))
 	g.Expect(fieldManagers(cm)).To(ContainElement("configsync"))
+	g.Eventually(func(g Gomega) {
+		events := &eventsv1.EventList{}
+		g.Expect(k8s.List(ctx, events, client.InNamespace(ns))).To(Succeed())
+		g.Expect(events.Items).To(ContainElement(And(
+			HaveField("Type", corev1.EventTypeNormal),
+			HaveField("Reason", "Synced"),
+			HaveField("Note", ContainSubstring(first)))))
+	}, timeout).Should(Succeed())
 
 	second := repo.Commit(t, map[string]string{"config/app.yaml": configMap("app-config", "green")}, "green")
 	requestReconcile(t, ns, "app")
@@ -140,8 +148,8 @@ func TestRejectedManifestLeavesAppliedObjectsUntouched(t *testing.T) {
 		g.Expect(k8s.List(ctx, events, client.InNamespace(ns))).To(Succeed())
 		g.Expect(events.Items).To(ContainElement(And(
 			HaveField("Type", corev1.EventTypeWarning),
-			HaveField("Reason", configsv1.ReasonDryRunFailed),
-			HaveField("Note", ContainSubstring("must be between 1 and 65535")))))
+			HaveField("Reason", configsv1.ReasonApplyFailed),
+			HaveField("Note", And(HavePrefix(configsv1.ReasonDryRunFailed+": "), ContainSubstring("must be between 1 and 65535"))))))
 	}, timeout).Should(Succeed())
 }
 

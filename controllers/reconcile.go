@@ -391,7 +391,11 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 		now := metav1.Now()
 		cs.Status.LastSyncedTime = &now
 		log.Info("synced", "objects", len(run.changes), "created", counts[apply.Created], "configured", counts[apply.Configured], "unchanged", counts[apply.Unchanged])
-		r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, reason, "Sync", "%s", msg)
+		eventReason := "Synced"
+		if reason == configsv1.ReasonRolledBack {
+			eventReason = configsv1.ReasonRolledBack
+		}
+		r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, eventReason, "Sync", "%s", msg)
 		return
 	}
 	log.V(1).Info("in sync", "objects", len(run.changes))
@@ -429,7 +433,7 @@ func (r *ConfigSyncReconciler) recordFailure(ctx context.Context, run *syncRun, 
 		log = log.WithValues("revision", run.artifact.Revision())
 	}
 	log.Error(err, "sync failed", "reason", reason, "transient", transient)
-	r.Recorder.Eventf(cs, nil, corev1.EventTypeWarning, reason, "Sync", "%s", msg)
+	r.Recorder.Eventf(cs, nil, corev1.EventTypeWarning, eventReason(reason), "Sync", "%s: %s", reason, msg)
 
 	if transient {
 		setCondition(cs, configsv1.ConditionReconciling, metav1.ConditionTrue, reason, "retrying: "+msg)
@@ -439,6 +443,19 @@ func (r *ConfigSyncReconciler) recordFailure(ctx context.Context, run *syncRun, 
 	setCondition(cs, configsv1.ConditionStalled, metav1.ConditionTrue, reason, msg)
 	removeConditions(cs, configsv1.ConditionReconciling)
 	return ctrl.Result{RequeueAfter: requeueAfter(cs)}, nil
+}
+
+// eventReason groups condition reasons into the few Event reasons users
+// filter on; the Event's note starts with the precise condition reason.
+func eventReason(conditionReason string) string {
+	switch conditionReason {
+	case configsv1.ReasonRenderFailed, configsv1.ReasonPruneFailed:
+		return conditionReason
+	case configsv1.ReasonInvalidManifest, configsv1.ReasonDryRunFailed, configsv1.ReasonApplyFailed:
+		return configsv1.ReasonApplyFailed
+	default: // the source's reasons
+		return configsv1.ReasonFetchFailed
+	}
 }
 
 func targetStatuses(changes apply.ChangeSet) ([]configsv1.TargetStatus, int32) {
