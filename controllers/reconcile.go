@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -88,8 +90,12 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 
 	run := &syncRun{cs: cs}
 	defer run.release()
+	start := time.Now()
 	err := r.sync(ctx, run)
 	if err != nil {
+		reason, _ := reasonOf(err)
+		reconcileDuration.WithLabelValues(reason).Observe(time.Since(start).Seconds())
+		recordConditionMetric(cs, "False")
 		result, retErr := r.recordFailure(ctx, run, err)
 		if patchErr := r.patchStatus(ctx, before, cs); patchErr != nil {
 			return ctrl.Result{}, errors.Join(retErr, patchErr)
@@ -97,6 +103,10 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return result, retErr
 	}
 	r.recordSuccess(ctx, run)
+	reconcileDuration.WithLabelValues(apimeta.FindStatusCondition(cs.Status.Conditions, configsv1.ConditionReady).Reason).Observe(time.Since(start).Seconds())
+	recordConditionMetric(cs, "True")
+	lastSyncTimestamp.WithLabelValues(cs.Namespace, cs.Name).Set(float64(time.Now().Unix()))
+	countObjects(run.changes)
 	return ctrl.Result{RequeueAfter: requeueAfter(cs)}, r.patchStatus(ctx, before, cs)
 }
 
@@ -109,9 +119,15 @@ func (run *syncRun) release() {
 
 // sync runs the stages in order and stops at the first failure.
 func (r *ConfigSyncReconciler) sync(ctx context.Context, run *syncRun) error {
-	stages := []func(context.Context, *syncRun) error{r.fetch, r.render, r.decode, r.apply, r.prune}
+	stages := []struct {
+		name string
+		run  func(context.Context, *syncRun) error
+	}{{"fetch", r.fetch}, {"render", r.render}, {"decode", r.decode}, {"apply", r.apply}, {"prune", r.prune}}
 	for _, stage := range stages {
-		if err := stage(ctx, run); err != nil {
+		start := time.Now()
+		err := stage.run(ctx, run)
+		phaseDuration.WithLabelValues(stage.name).Observe(time.Since(start).Seconds())
+		if err != nil {
 			return err
 		}
 	}
@@ -289,6 +305,7 @@ func (r *ConfigSyncReconciler) prune(ctx context.Context, run *syncRun) error {
 		return nil
 	}
 	res := prune.Delete(ctx, r.Client, prune.Owner{Namespace: cs.Namespace, Name: cs.Name}, stale)
+	objectsTotal.WithLabelValues("pruned").Add(float64(len(res.Deleted)))
 	if len(res.Deleted) > 0 {
 		r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, "Pruned", "Prune", "deleted %s", refList(res.Deleted))
 		ctrl.LoggerFrom(ctx).Info("pruned", "objects", refList(res.Deleted))
@@ -345,6 +362,7 @@ func (r *ConfigSyncReconciler) finalize(ctx context.Context, cs *configsv1.Confi
 	} else if err := prune.Orphan(ctx, r.Client, owner, cs.Status.Inventory); err != nil {
 		return ctrl.Result{}, err
 	}
+	forgetMetrics(cs.Namespace, cs.Name)
 	patch := client.MergeFromWithOptions(cs.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(cs, configsv1.Finalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, cs, patch))

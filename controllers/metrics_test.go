@@ -1,0 +1,78 @@
+package controllers_test
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/internal/testgit"
+)
+
+// series returns the metric family name's series whose labels include want.
+func series(g Gomega, name string, want map[string]string) []*dto.Metric {
+	families, err := ctrlmetrics.Registry.Gather() // what the /metrics handler serves
+	g.Expect(err).NotTo(HaveOccurred())
+	var out []*dto.Metric
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue next
+				}
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// A synced ConfigSync shows in the manager's metrics: its Ready condition,
+// its last sync time, reconcile and phase durations, objects created and the
+// fetch; when it is deleted, its own series go.
+func TestMetricsDescribeSyncs(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "app.git")
+	repo.Commit(t, map[string]string{"cm.yaml": configMap("metered", "blue")}, "first")
+	g.Expect(k8s.Create(ctx, newConfigSync(ns, "metered", repo.URL, ""))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(condition(getConfigSync(g, ns, "metered"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		ready := series(g, "configsync_condition", map[string]string{"namespace": ns, "name": "metered", "type": "Ready", "status": "True"})
+		g.Expect(ready).To(HaveLen(1))
+		g.Expect(ready[0].GetGauge().GetValue()).To(Equal(1.0))
+		notReady := series(g, "configsync_condition", map[string]string{"namespace": ns, "name": "metered", "status": "False"})
+		g.Expect(notReady).To(HaveLen(1))
+		g.Expect(notReady[0].GetGauge().GetValue()).To(Equal(0.0))
+		last := series(g, "configsync_last_sync_timestamp_seconds", map[string]string{"namespace": ns, "name": "metered"})
+		g.Expect(last).To(HaveLen(1))
+		g.Expect(last[0].GetGauge().GetValue()).To(BeNumerically(">", 0))
+	}, timeout).Should(Succeed())
+
+	g.Expect(series(g, "configsync_reconcile_duration_seconds", map[string]string{"result": "Succeeded"})).NotTo(BeEmpty())
+	for _, phase := range []string{"fetch", "render", "decode", "apply", "prune"} {
+		g.Expect(series(g, "configsync_phase_duration_seconds", map[string]string{"phase": phase})).NotTo(BeEmpty(), phase)
+	}
+	created := series(g, "configsync_objects_total", map[string]string{"action": "created"})
+	g.Expect(created).To(HaveLen(1))
+	g.Expect(created[0].GetCounter().GetValue()).To(BeNumerically(">=", 1))
+	g.Expect(series(g, "configsync_source_fetch_duration_seconds", map[string]string{"result": "Success"})).NotTo(BeEmpty())
+
+	g.Expect(k8s.Delete(ctx, &configsv1.ConfigSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "metered"}})).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(series(g, "configsync_condition", map[string]string{"namespace": ns, "name": "metered"})).To(BeEmpty())
+	}, timeout).Should(Succeed())
+}
