@@ -13,6 +13,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
@@ -38,6 +39,9 @@ type ConfigSyncReconciler struct {
 	Fetcher   source.Fetcher
 	Applier   *apply.Manager
 	Recorder  recorder.EventRecorder
+
+	// capabilities describe the cluster to Helm charts; nil leaves Helm's defaults.
+	capabilities *clusterCapabilities
 }
 
 // +kubebuilder:rbac:groups=configs.example.io,resources=configsyncs,verbs=get;list;watch;update;patch
@@ -121,11 +125,16 @@ func controllerOptions(workers int) controller.Options {
 
 // New builds a reconciler wired to mgr's client and the given Git fetcher.
 func New(mgr ctrlmanager.Manager, fetcher source.Fetcher) *ConfigSyncReconciler {
+	var caps *clusterCapabilities
+	if dc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig()); err == nil {
+		caps = &clusterCapabilities{discovery: dc}
+	}
 	return &ConfigSyncReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Fetcher:   fetcher,
-		Applier:   &apply.Manager{Client: mgr.GetClient(), FieldOwner: FieldOwner},
-		Recorder:  mgr.GetEventRecorder("configsync"),
+		capabilities: caps,
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Fetcher:      fetcher,
+		Applier:      &apply.Manager{Client: mgr.GetClient(), FieldOwner: FieldOwner},
+		Recorder:     mgr.GetEventRecorder("configsync"),
 	}
 }

@@ -32,6 +32,8 @@ func (r *ConfigSyncReconciler) renderInputs(ctx context.Context, cs *configsv1.C
 			own.ValuesFrom, err = r.valuesFrom(ctx, cs.Namespace, step.Template.ValuesFrom)
 		case step.Sops != nil:
 			own.AgeIdentities, own.PGPKeys, err = r.sopsKeys(ctx, cs.Namespace, step.Sops.DecryptionSecretRef.Name)
+		case step.Helm != nil && in.KubeVersion == "":
+			in.KubeVersion, in.APIVersions = r.capabilities.get()
 		}
 		if err != nil {
 			return in, fmt.Errorf("render step %d (%s): %w", i+1, renderers.KindOf(step), err)

@@ -124,3 +124,33 @@ func TestRenderFailuresApplyNothing(t *testing.T) {
 		g.Expect(err).To(HaveOccurred(), obj+" must not be applied")
 	}
 }
+
+// A Helm step sees the target cluster's Capabilities: its version and the
+// APIs it serves, not Helm's built-in defaults.
+func TestHelmSeesTheClusterCapabilities(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "chart.git")
+	repo.Commit(t, map[string]string{
+		"chart/Chart.yaml": "apiVersion: v2\nname: caps\nversion: 0.1.0\n",
+		"chart/templates/cm.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-caps
+data:
+  kube: {{ .Capabilities.KubeVersion.Version | quote }}
+  apps: {{ .Capabilities.APIVersions.Has "apps/v1" | quote }}
+  configs: {{ .Capabilities.APIVersions.Has "configs.example.io/v1alpha1" | quote }}
+  nothere: {{ .Capabilities.APIVersions.Has "nothere.example.com/v1" | quote }}
+`,
+	}, "chart")
+	cs := newConfigSync(ns, "caps", repo.URL, "")
+	cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{Chart: "chart", ReleaseName: "probe"}}}
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(configMapData(g, ns, "probe-caps")).To(Equal(map[string]string{
+			"kube": "v1.37.2", "apps": "true", "configs": "true", "nothere": "false",
+		}))
+	}, timeout).Should(Succeed())
+}
