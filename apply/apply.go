@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -103,6 +104,8 @@ type Manager struct {
 	Client client.Client
 	// FieldOwner is the field manager name every apply uses.
 	FieldOwner string
+	// Concurrency bounds the dry-runs and applies in flight; zero means DefaultConcurrency.
+	Concurrency int
 
 	applied appliedMemory
 }
@@ -155,51 +158,72 @@ func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 	changes := make(ChangeSet, len(objs))
 	dryRun := make([]*unstructured.Unstructured, len(objs))
 	forced := make([]bool, len(objs))
-	failed := false
-	for i, obj := range objs {
+	m.each(ctx, len(objs), func(i int) {
+		obj := objs[i]
 		changes[i] = Entry{Ref: RefOf(obj), Action: Skipped}
 		dryRun[i] = obj.DeepCopy()
-		err := m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(dryRun[i]), append(applyOpts, client.DryRunAll)...)
+		err := m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(dryRun[i]), append(applyOpts[:len(applyOpts):len(applyOpts)], client.DryRunAll)...)
 		if apierrors.IsConflict(err) && !opts.Force && m.onlyDrift(ctx, obj) {
 			// The conflicting fields were edited by hand (an Update, not
 			// another applier): that is drift, and Git wins.
 			forced[i] = true
 			dryRun[i] = obj.DeepCopy()
-			err = m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(dryRun[i]), append(applyOpts, client.DryRunAll, client.ForceOwnership)...)
+			err = m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(dryRun[i]), append(applyOpts[:len(applyOpts):len(applyOpts)], client.DryRunAll, client.ForceOwnership)...)
 		}
 		if err != nil {
 			changes[i].Action, changes[i].Err = Failed, err
-			failed = true
 		}
-	}
-	if failed {
+	})
+	if len(changes.Failures()) > 0 {
 		return changes, &SetError{Stage: "dry-run", Failures: changes.Failures()}
 	}
 
-	for i, obj := range objs {
+	m.each(ctx, len(objs), func(i int) {
+		obj := objs[i]
 		ref, digest := RefOf(obj), configDigest(obj)
 		if m.applied.unchanged(ref, digest, dryRun[i], m.FieldOwner) {
 			changes[i].Action = Unchanged // a no-op: no write request
-			continue
+			return
 		}
 		applied := obj.DeepCopy()
-		opts := applyOpts
+		opts := applyOpts[:len(applyOpts):len(applyOpts)]
 		if forced[i] {
-			opts = append(opts[:len(opts):len(opts)], client.ForceOwnership)
+			opts = append(opts, client.ForceOwnership)
 		}
 		if err := m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(applied), opts...); err != nil {
 			m.applied.forget(ref)
 			changes[i].Action, changes[i].Err = Failed, err
-			failed = true
-			continue
+			return
 		}
 		m.applied.remember(ref, digest, applied, m.FieldOwner)
 		changes[i].Action = actionOf(dryRun[i], applied)
-	}
-	if failed {
+	})
+	if len(changes.Failures()) > 0 {
 		return changes, &SetError{Stage: "apply", Failures: changes.Failures()}
 	}
 	return changes, nil
+}
+
+// DefaultConcurrency bounds the requests one Apply has in flight when the
+// Manager sets no Concurrency.
+const DefaultConcurrency = 8
+
+// each runs f(0..n-1) with at most the Manager's Concurrency at once. Each f
+// writes only its own index of the result slices, so they need no lock.
+func (m *Manager) each(ctx context.Context, n int, f func(i int)) {
+	limit := m.Concurrency
+	if limit <= 0 {
+		limit = DefaultConcurrency
+	}
+	g, _ := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i := range n {
+		g.Go(func() error {
+			f(i)
+			return nil
+		})
+	}
+	_ = g.Wait()
 }
 
 // defaultNamespaces gives objects without a namespace the default one when
