@@ -14,9 +14,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
@@ -116,11 +118,29 @@ func reasonOf(err error) (string, bool) {
 	return configsv1.ReasonApplyFailed, true
 }
 
-func controllerOptions(workers int) controller.Options {
-	if workers < 1 {
-		workers = 1
+// Options tune the controller.
+type Options struct {
+	// Workers is how many ConfigSyncs reconcile in parallel.
+	Workers int
+	// MinRetryDelay and MaxRetryDelay bound the exponential backoff of
+	// transient failures; zero means 750ms and 15m, as Flux uses.
+	MinRetryDelay, MaxRetryDelay time.Duration
+}
+
+func controllerOptions(o Options) controller.Options {
+	if o.Workers < 1 {
+		o.Workers = 1
 	}
-	return controller.Options{MaxConcurrentReconciles: workers}
+	if o.MinRetryDelay <= 0 {
+		o.MinRetryDelay = 750 * time.Millisecond
+	}
+	if o.MaxRetryDelay < o.MinRetryDelay {
+		o.MaxRetryDelay = 15 * time.Minute
+	}
+	return controller.Options{
+		MaxConcurrentReconciles: o.Workers,
+		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](o.MinRetryDelay, o.MaxRetryDelay),
+	}
 }
 
 // New builds a reconciler wired to mgr's client and the given Git fetcher.

@@ -67,6 +67,7 @@ func TestSyncsAConfigMapFromGitAndFollowsNewCommits(t *testing.T) {
 	g.Expect(cs.Status.Inventory).To(Equal([]configsv1.ObjectReference{{APIVersion: "v1", Kind: "ConfigMap", Namespace: ns, Name: "app-config"}}))
 	g.Expect(cs.Status.History).To(HaveLen(1))
 	g.Expect(cs.Status.History[0].Revision).To(Equal(first))
+	g.Expect(cs.Status.History[0].Duration).NotTo(BeNil())
 	g.Expect(condition(cs, configsv1.ConditionAvailable).Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(condition(cs, configsv1.ConditionDegraded).Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(condition(cs, configsv1.ConditionReady).Reason).To(Equal(configsv1.ReasonSucceeded))

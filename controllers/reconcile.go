@@ -31,11 +31,11 @@ import (
 
 // SetupWithManager registers the reconciler. Status writes do not trigger a
 // reconcile; spec changes and the reconcile-request annotation do.
-func (r *ConfigSyncReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+func (r *ConfigSyncReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&configsv1.ConfigSync{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		WithOptions(controllerOptions(workers)).
+		WithOptions(controllerOptions(opts)).
 		Complete(r)
 }
 
@@ -49,6 +49,7 @@ type syncRun struct {
 	// inventory is what the ConfigSync owns after this sync; nil until the
 	// prune stage has run.
 	inventory prune.Inventory
+	started   time.Time
 }
 
 // Reconcile fetches, renders, dry-runs and applies one ConfigSync, then
@@ -88,9 +89,9 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		before = cs.DeepCopy()
 	}
 
-	run := &syncRun{cs: cs}
+	run := &syncRun{cs: cs, started: time.Now()}
 	defer run.release()
-	start := time.Now()
+	start := run.started
 	err := r.sync(ctx, run)
 	if err != nil {
 		reason, _ := reasonOf(err)
@@ -388,7 +389,7 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 	if cs.Status.RolledBackTo != "" {
 		result, reason = configsv1.HistoryRolledBack, configsv1.ReasonRolledBack
 	}
-	recordHistory(cs, run.artifact.Commit, digest, result)
+	recordHistory(cs, run.artifact.Commit, digest, result, time.Since(run.started))
 
 	msg := fmt.Sprintf("applied revision %s: %d object(s), %d created, %d configured, %d unchanged",
 		rev, len(run.changes), counts[apply.Created], counts[apply.Configured], counts[apply.Unchanged])
@@ -515,14 +516,16 @@ func digestOf(objs []*unstructured.Unstructured) string {
 
 // recordHistory puts the applied revision at the head of the history unless it
 // is already there, and trims the history to historyLimit.
-func recordHistory(cs *configsv1.ConfigSync, commit, digest string, result configsv1.HistoryResult) {
+func recordHistory(cs *configsv1.ConfigSync, commit, digest string, result configsv1.HistoryResult, took time.Duration) {
 	limit := 10
 	if cs.Spec.HistoryLimit != nil {
 		limit = int(*cs.Spec.HistoryLimit)
 	}
 	h := cs.Status.History
 	if len(h) == 0 || h[0].Revision != commit || h[0].Digest != digest {
-		h = append([]configsv1.HistoryEntry{{Revision: commit, Digest: digest, AppliedAt: metav1.Now(), Result: result}}, h...)
+		entry := configsv1.HistoryEntry{Revision: commit, Digest: digest, AppliedAt: metav1.Now(), Result: result,
+			Duration: &metav1.Duration{Duration: took.Round(time.Millisecond)}}
+		h = append([]configsv1.HistoryEntry{entry}, h...)
 	}
 	if len(h) > limit {
 		h = h[:limit]

@@ -69,7 +69,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(cacheDir)
-	if err := controllers.New(mgr, &source.GitFetcher{Dir: cacheDir}).SetupWithManager(mgr, 4); err != nil {
+	if err := controllers.New(mgr, &source.GitFetcher{Dir: cacheDir}).SetupWithManager(mgr, controllers.Options{Workers: 4}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -506,6 +506,9 @@ type HistoryEntry struct {
 	AppliedAt metav1.Time `json:"appliedAt"`
 	// Result of applying the revision.
 	Result HistoryResult `json:"result"`
+	// Duration of the sync that applied it.
+	// +optional
+	Duration *metav1.Duration `json:"duration,omitempty"`
 	// Message explains a failure.
 	// +optional
 	Message string `json:"message,omitempty"`

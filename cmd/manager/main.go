@@ -33,6 +33,7 @@ func main() {
 		leaderElect, installCRDs         bool
 		workers, maxArtifacts            int
 		maxFetchBytes                    int64
+		minRetry, maxRetry               time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -40,6 +41,8 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
 	flag.BoolVar(&installCRDs, "install-crds", false, "server-side apply the ConfigSync CRD before starting (for local runs)")
 	flag.IntVar(&workers, "concurrent", 4, "ConfigSyncs reconciled in parallel")
+	flag.DurationVar(&minRetry, "min-retry-delay", 750*time.Millisecond, "first delay of the exponential backoff after a transient failure")
+	flag.DurationVar(&maxRetry, "max-retry-delay", 15*time.Minute, "longest delay of the exponential backoff after transient failures")
 	flag.IntVar(&maxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache; the least recently used beyond it are evicted")
 	flag.Int64Var(&maxFetchBytes, "max-fetch-bytes", source.DefaultMaxBytes, "largest download (uncompressed objects) of one Git fetch")
 	zapOpts := zap.Options{Development: false}
@@ -48,13 +51,14 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	fetcher := &source.GitFetcher{Dir: cacheDir, MaxArtifacts: maxArtifacts, MaxBytes: maxFetchBytes}
-	if err := run(metricsAddr, probeAddr, fetcher, leaderElect, installCRDs, workers); err != nil {
+	opts := controllers.Options{Workers: workers, MinRetryDelay: minRetry, MaxRetryDelay: maxRetry}
+	if err := run(metricsAddr, probeAddr, fetcher, leaderElect, installCRDs, opts); err != nil {
 		ctrl.Log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, fetcher *source.GitFetcher, leaderElect, installCRDs bool, workers int) error {
+func run(metricsAddr, probeAddr string, fetcher *source.GitFetcher, leaderElect, installCRDs bool, opts controllers.Options) error {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, configsv1.AddToScheme, apiextensionsv1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -82,7 +86,7 @@ func run(metricsAddr, probeAddr string, fetcher *source.GitFetcher, leaderElect,
 		return fmt.Errorf("create manager: %w", err)
 	}
 	r := controllers.New(mgr, fetcher)
-	if err := r.SetupWithManager(mgr, workers); err != nil {
+	if err := r.SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("set up reconciler: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -91,7 +95,7 @@ func run(metricsAddr, probeAddr string, fetcher *source.GitFetcher, leaderElect,
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting manager", "cacheDir", fetcher.Dir, "workers", workers)
+	ctrl.Log.Info("starting manager", "cacheDir", fetcher.Dir, "workers", opts.Workers)
 	return mgr.Start(ctx)
 }
 
