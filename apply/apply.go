@@ -267,10 +267,16 @@ func (m *Manager) waitEstablished(ctx context.Context, objs []*unstructured.Unst
 	return nil
 }
 
-func (m *Manager) established(ctx context.Context, crd *unstructured.Unstructured) bool {
+// live reads the cluster's copy of obj.
+func (m *Manager) live(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	live := &unstructured.Unstructured{}
-	live.SetGroupVersionKind(crd.GroupVersionKind())
-	if err := m.Client.Get(ctx, client.ObjectKeyFromObject(crd), live); err != nil {
+	live.SetGroupVersionKind(obj.GroupVersionKind())
+	return live, m.Client.Get(ctx, client.ObjectKeyFromObject(obj), live)
+}
+
+func (m *Manager) established(ctx context.Context, crd *unstructured.Unstructured) bool {
+	live, err := m.live(ctx, crd)
+	if err != nil {
 		return false
 	}
 	conditions, _, _ := unstructured.NestedSlice(live.Object, "status", "conditions")
@@ -287,9 +293,8 @@ func (m *Manager) established(ctx context.Context, crd *unstructured.Unstructure
 // fields of the live object, so a conflict can only be with fields someone
 // changed by an update: drift to correct, not another owner to respect.
 func (m *Manager) onlyDrift(ctx context.Context, obj *unstructured.Unstructured) bool {
-	live := &unstructured.Unstructured{}
-	live.SetGroupVersionKind(obj.GroupVersionKind())
-	if err := m.Client.Get(ctx, client.ObjectKeyFromObject(obj), live); err != nil {
+	live, err := m.live(ctx, obj)
+	if err != nil {
 		return false
 	}
 	for _, e := range live.GetManagedFields() {
