@@ -50,6 +50,20 @@ type syncRun struct {
 	// prune stage has run.
 	inventory prune.Inventory
 	started   time.Time
+
+	// before is the status last written, to patch against.
+	before *configsv1.ConfigSync
+	// newWork: a spec change or a reconcile request started this run, so
+	// a revision held back by rollback.onFailure is tried again.
+	newWork bool
+	// progress patches the Reconciling condition at each phase boundary.
+	progress bool
+	// pin fetches this commit instead of the branch (automatic rollback).
+	pin string
+	// rolledBackFrom is the failed commit an automatic rollback replaced;
+	// cause is why it failed (nil when it was held back from an earlier run).
+	rolledBackFrom string
+	cause          error
 }
 
 // Reconcile fetches, renders, dry-runs and applies one ConfigSync, then
@@ -78,37 +92,52 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, r.patchStatus(ctx, before, cs)
 	}
 
-	// Show live progress when there is new work, but not on every periodic
-	// resync: that would cost a status write per ConfigSync per interval.
-	if requested := cs.Annotations[configsv1.AnnotationReconcileRequestedAt]; cs.Status.ObservedGeneration != cs.Generation || requested != cs.Status.LastHandledReconcileAt {
-		cs.Status.LastHandledReconcileAt = requested
-		setCondition(cs, configsv1.ConditionReconciling, metav1.ConditionTrue, configsv1.ReasonProgressing, "fetching, rendering and applying")
-		if err := r.patchStatus(ctx, before, cs); err != nil {
-			return ctrl.Result{}, err
-		}
-		before = cs.DeepCopy()
+	// New work (a spec change or a reconcile request) shows live progress;
+	// a periodic resync does not, as that would cost a status write per
+	// ConfigSync per interval.
+	requested := cs.Annotations[configsv1.AnnotationReconcileRequestedAt]
+	newWork := cs.Status.ObservedGeneration != cs.Generation || requested != cs.Status.LastHandledReconcileAt
+	cs.Status.LastHandledReconcileAt = requested
+	run := &syncRun{cs: cs, before: before, started: time.Now(), newWork: newWork, progress: newWork}
+	if err := r.progress(ctx, run, "fetching"); err != nil {
+		return ctrl.Result{}, err
 	}
-
-	run := &syncRun{cs: cs, started: time.Now()}
-	defer run.release()
-	start := run.started
+	defer func() { run.release() }()
 	err := r.sync(ctx, run)
+	if err != nil && canRollBack(run, err) {
+		run, err = r.rollBack(ctx, run, err)
+	}
 	if err != nil {
 		reason, _ := reasonOf(err)
-		reconcileDuration.WithLabelValues(reason).Observe(time.Since(start).Seconds())
+		reconcileDuration.WithLabelValues(reason).Observe(time.Since(run.started).Seconds())
 		recordConditionMetric(cs, "False")
 		result, retErr := r.recordFailure(ctx, run, err)
-		if patchErr := r.patchStatus(ctx, before, cs); patchErr != nil {
+		if patchErr := r.patchStatus(ctx, run.before, cs); patchErr != nil {
 			return ctrl.Result{}, errors.Join(retErr, patchErr)
 		}
 		return result, retErr
 	}
 	r.recordSuccess(ctx, run)
-	reconcileDuration.WithLabelValues(apimeta.FindStatusCondition(cs.Status.Conditions, configsv1.ConditionReady).Reason).Observe(time.Since(start).Seconds())
-	recordConditionMetric(cs, "True")
+	ready := apimeta.FindStatusCondition(cs.Status.Conditions, configsv1.ConditionReady)
+	reconcileDuration.WithLabelValues(ready.Reason).Observe(time.Since(run.started).Seconds())
+	recordConditionMetric(cs, string(ready.Status))
 	lastSyncTimestamp.WithLabelValues(cs.Namespace, cs.Name).Set(float64(time.Now().Unix()))
 	countObjects(run.changes)
-	return ctrl.Result{RequeueAfter: requeueAfter(cs)}, r.patchStatus(ctx, before, cs)
+	return ctrl.Result{RequeueAfter: requeueAfter(cs)}, r.patchStatus(ctx, run.before, cs)
+}
+
+// progress marks Reconciling with what the sync does next and patches the
+// status, when the run shows progress at all.
+func (r *ConfigSyncReconciler) progress(ctx context.Context, run *syncRun, next string) error {
+	if !run.progress {
+		return nil
+	}
+	setCondition(run.cs, configsv1.ConditionReconciling, metav1.ConditionTrue, configsv1.ReasonProgressing, next)
+	if err := r.patchStatus(ctx, run.before, run.cs); err != nil {
+		return err
+	}
+	run.before = run.cs.DeepCopy()
+	return nil
 }
 
 // release gives the artifact back to the source cache.
@@ -123,13 +152,29 @@ func (r *ConfigSyncReconciler) sync(ctx context.Context, run *syncRun) error {
 	stages := []struct {
 		name string
 		run  func(context.Context, *syncRun) error
-	}{{"fetch", r.fetch}, {"render", r.render}, {"decode", r.decode}, {"apply", r.apply}, {"prune", r.prune}}
+		next string // what the Reconciling condition says once it is done
+	}{
+		{"fetch", r.fetch, "rendering"},
+		{"render", r.render, "decoding the rendered objects"},
+		{"decode", r.decode, "dry-running and applying"},
+		{"apply", r.apply, "pruning"},
+		{"prune", r.prune, "checking health"},
+		{"health", r.health, ""},
+	}
 	for _, stage := range stages {
 		start := time.Now()
 		err := stage.run(ctx, run)
 		phaseDuration.WithLabelValues(stage.name).Observe(time.Since(start).Seconds())
 		if err != nil {
 			return err
+		}
+		if stage.name == "fetch" && run.cs.Status.SourceRevision != run.artifact.Revision() {
+			run.progress = true // a new revision is news
+		}
+		if stage.next != "" {
+			if err := r.progress(ctx, run, stage.next); err != nil {
+				return transientErr(configsv1.ReasonApplyFailed, err)
+			}
 		}
 	}
 	return nil
@@ -149,6 +194,9 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 	if rollbackTo != "" {
 		req.Revision = rollbackTo // a pinned commit wins over branch and revision
 	}
+	if run.pin != "" {
+		req.Revision = run.pin
+	}
 	if git.Timeout != nil {
 		req.Timeout = git.Timeout.Duration
 	}
@@ -156,8 +204,20 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 	if err != nil {
 		return sourceErr(err)
 	}
+	if run.pin == "" {
+		run.cs.Status.LastAttemptedRevision = art.Revision()
+	}
+	if good := heldBack(run, art.Commit); good != "" {
+		// This commit failed and was rolled back; until something changes,
+		// keep the good revision applied rather than fail again each interval.
+		art.Release()
+		run.rolledBackFrom, run.pin = art.Commit, good
+		req.Revision = good
+		if art, err = r.Fetcher.Fetch(ctx, req); err != nil {
+			return sourceErr(err)
+		}
+	}
 	run.artifact = art
-	run.cs.Status.LastAttemptedRevision = art.Revision()
 	return nil
 }
 
@@ -403,6 +463,10 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 	setCondition(cs, configsv1.ConditionAvailable, metav1.ConditionTrue, reason, msg)
 	setCondition(cs, configsv1.ConditionDegraded, metav1.ConditionFalse, configsv1.ReasonSucceeded, "")
 	removeConditions(cs, configsv1.ConditionReconciling, configsv1.ConditionStalled)
+	cs.Status.FailedRevision = ""
+	if run.rolledBackFrom != "" {
+		r.recordAutoRollback(run, msg)
+	}
 
 	log := ctrl.LoggerFrom(ctx).WithValues("revision", rev)
 	changed := counts[apply.Created]+counts[apply.Configured] > 0
@@ -414,7 +478,9 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 		if reason == configsv1.ReasonRolledBack {
 			eventReason = configsv1.ReasonRolledBack
 		}
-		r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, eventReason, "Sync", "%s", msg)
+		if run.rolledBackFrom == "" { // recordAutoRollback told its own story
+			r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, eventReason, "Sync", "%s", msg)
+		}
 		return
 	}
 	log.V(1).Info("in sync", "objects", len(run.changes))
@@ -430,21 +496,9 @@ func (r *ConfigSyncReconciler) recordFailure(ctx context.Context, run *syncRun, 
 	msg := err.Error()
 	setCondition(cs, configsv1.ConditionReady, metav1.ConditionFalse, reason, msg)
 	setCondition(cs, configsv1.ConditionDegraded, metav1.ConditionTrue, reason, msg)
-	switch {
-	case run.inventory != nil: // applied, then a prune failed
+	if run.changes != nil {
 		cs.Status.Targets, cs.Status.AppliedTargets = targetStatuses(run.changes)
-		cs.Status.Inventory = run.inventory.List()
-	case run.changes != nil:
-		cs.Status.Targets, cs.Status.AppliedTargets = targetStatuses(run.changes)
-		// Objects the failed apply did write are ours now: keep them in the
-		// inventory so that a later prune can find them.
-		inv := prune.FromStatus(cs.Status.Inventory)
-		for _, c := range run.changes {
-			if c.Action == apply.Created || c.Action == apply.Configured || c.Action == apply.Unchanged {
-				inv.Add(toReference(c.Ref))
-			}
-		}
-		cs.Status.Inventory = inv.List()
+		keepWritten(run)
 	}
 
 	log := ctrl.LoggerFrom(ctx)
@@ -468,7 +522,7 @@ func (r *ConfigSyncReconciler) recordFailure(ctx context.Context, run *syncRun, 
 // filter on; the Event's note starts with the precise condition reason.
 func eventReason(conditionReason string) string {
 	switch conditionReason {
-	case configsv1.ReasonRenderFailed, configsv1.ReasonPruneFailed:
+	case configsv1.ReasonRenderFailed, configsv1.ReasonPruneFailed, configsv1.ReasonHealthCheckFailed:
 		return conditionReason
 	case configsv1.ReasonInvalidManifest, configsv1.ReasonDryRunFailed, configsv1.ReasonApplyFailed:
 		return configsv1.ReasonApplyFailed

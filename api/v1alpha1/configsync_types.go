@@ -75,6 +75,19 @@ type ConfigSyncSpec struct {
 	// +optional
 	Force bool `json:"force,omitempty"`
 
+	// Wait makes a sync that changed objects wait until they are healthy
+	// (kstatus: Deployments rolled out and available, Jobs complete, custom
+	// resources Ready) before it reports Ready. A timeout fails the sync
+	// with HealthCheckFailed. rollback.onFailure turns the wait on too.
+	// +optional
+	Wait bool `json:"wait,omitempty"`
+
+	// HealthTimeout bounds the wait for health. Default 5m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	HealthTimeout *metav1.Duration `json:"healthTimeout,omitempty"`
+
 	// RefreshInterval is how often the source is checked and drift corrected.
 	// +optional
 	// +kubebuilder:default="10m"
@@ -433,6 +446,12 @@ type ConfigSyncStatus struct {
 	// keeps "previous" pinned to one commit until the field is removed.
 	// +optional
 	RolledBackTo string `json:"rolledBackTo,omitempty"`
+
+	// FailedRevision is the commit that rollback.onFailure rolled back from.
+	// It is not tried again until a new commit, a spec change or a
+	// reconcile request; meanwhile the last good revision stays applied.
+	// +optional
+	FailedRevision string `json:"failedRevision,omitempty"`
 
 	// LastHandledReconcileAt is the last value of the
 	// configs.example.io/reconcile-at annotation that was handled.

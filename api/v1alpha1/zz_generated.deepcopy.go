@@ -85,6 +85,11 @@ func (in *ConfigSyncSpec) DeepCopyInto(out *ConfigSyncSpec) {
 		*out = make([]Target, len(*in))
 		copy(*out, *in)
 	}
+	if in.HealthTimeout != nil {
+		in, out := &in.HealthTimeout, &out.HealthTimeout
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.RefreshInterval != nil {
 		in, out := &in.RefreshInterval, &out.RefreshInterval
 		*out = new(v1.Duration)
