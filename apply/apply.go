@@ -158,6 +158,7 @@ func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 	changes := make(ChangeSet, len(objs))
 	dryRun := make([]*unstructured.Unstructured, len(objs))
 	forced := make([]bool, len(objs))
+	recreate := make([]bool, len(objs))
 	m.each(ctx, len(objs), func(i int) {
 		obj := objs[i]
 		changes[i] = Entry{Ref: RefOf(obj), Action: Skipped}
@@ -170,6 +171,15 @@ func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 			dryRun[i] = obj.DeepCopy()
 			err = m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(dryRun[i]), append(applyOpts[:len(applyOpts):len(applyOpts)], client.DryRunAll, client.ForceOwnership)...)
 		}
+		if isImmutable(err) && opts.Force {
+			// The change needs a new object: force deletes and recreates
+			// it (as Flux's force does). Its create cannot be dry-run while
+			// the old object exists.
+			recreate[i], err = true, nil
+		}
+		if isImmutable(err) {
+			err = fmt.Errorf("%w (an immutable field changed: set spec.force to delete and recreate the object)", err)
+		}
 		if err != nil {
 			changes[i].Action, changes[i].Err = Failed, err
 		}
@@ -181,7 +191,14 @@ func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 	m.each(ctx, len(objs), func(i int) {
 		obj := objs[i]
 		ref, digest := RefOf(obj), configDigest(obj)
-		if m.applied.unchanged(ref, digest, dryRun[i], m.FieldOwner) {
+		if recreate[i] {
+			if err := m.deleteAndWait(ctx, obj); err != nil {
+				m.applied.forget(ref)
+				changes[i].Action, changes[i].Err = Failed, fmt.Errorf("recreate: %w", err)
+				return
+			}
+		}
+		if !recreate[i] && m.applied.unchanged(ref, digest, dryRun[i], m.FieldOwner) {
 			changes[i].Action = Unchanged // a no-op: no write request
 			return
 		}
@@ -202,6 +219,35 @@ func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 		return changes, &SetError{Stage: "apply", Failures: changes.Failures()}
 	}
 	return changes, nil
+}
+
+// RecreateTimeout bounds the wait for a deleted object to go before it is
+// created again.
+var RecreateTimeout = 30 * time.Second
+
+func isImmutable(err error) bool {
+	return err != nil && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "immutable")
+}
+
+// deleteAndWait deletes obj and waits until the apiserver no longer has it
+// (its finalizers ran), so that it can be created again under its name.
+func (m *Manager) deleteAndWait(ctx context.Context, obj *unstructured.Unstructured) error {
+	ctx, cancel := context.WithTimeout(ctx, RecreateTimeout)
+	defer cancel()
+	if err := m.Client.Delete(ctx, obj.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	for {
+		_, err := m.live(ctx, obj)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("still there after %s", RecreateTimeout)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // DefaultConcurrency bounds the requests one Apply has in flight when the

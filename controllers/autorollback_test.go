@@ -203,3 +203,34 @@ func TestWaitReportsUnhealthy(t *testing.T) {
 		g.Expect(ready.Message).To(ContainSubstring("Deployment/" + ns + "/app: InProgress"))
 	}, timeout).Should(Succeed())
 }
+
+// Given an immutable ConfigMap, a commit changing its data is refused at the
+// dry-run with a message that says the field is immutable and what to do;
+// with spec.force the object is deleted and created again.
+func TestImmutableFieldChange(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	immutable := func(color string) string { return configMap("frozen", color) + "immutable: true\n" }
+	repo := testgit.Start(t).NewRepo(t, "app.git")
+	repo.Commit(t, map[string]string{"cm.yaml": immutable("blue")}, "blue")
+	g.Expect(k8s.Create(ctx, newConfigSync(ns, "app", repo.URL, ""))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(configMapData(g, ns, "frozen")).To(HaveKeyWithValue("color", "blue"))
+	}, timeout).Should(Succeed())
+
+	repo.Commit(t, map[string]string{"cm.yaml": immutable("green")}, "green")
+	requestReconcile(t, ns, "app")
+	g.Eventually(func(g Gomega) {
+		ready := condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady)
+		g.Expect(ready.Reason).To(Equal(configsv1.ReasonDryRunFailed))
+		g.Expect(ready.Message).To(And(ContainSubstring("ConfigMap/"+ns+"/frozen"), ContainSubstring("immutable"), ContainSubstring("spec.force")))
+	}, timeout).Should(Succeed())
+	g.Expect(configMapData(g, ns, "frozen")).To(HaveKeyWithValue("color", "blue"))
+
+	patchObject(t, client.ObjectKey{Namespace: ns, Name: "app"}, &configsv1.ConfigSync{}, func(cs *configsv1.ConfigSync) { cs.Spec.Force = true })
+	g.Eventually(func(g Gomega) {
+		g.Expect(configMapData(g, ns, "frozen")).To(HaveKeyWithValue("color", "green"))
+		g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+	}, timeout).Should(Succeed())
+}

@@ -122,6 +122,9 @@ func reasonOf(err error) (string, bool) {
 type Options struct {
 	// Workers is how many ConfigSyncs reconcile in parallel.
 	Workers int
+	// ApplyConcurrency bounds the dry-runs and applies of one ConfigSync in
+	// flight; zero means apply.DefaultConcurrency.
+	ApplyConcurrency int
 	// MinRetryDelay and MaxRetryDelay bound the exponential backoff of
 	// transient failures; zero means 750ms and 15m, as Flux uses.
 	MinRetryDelay, MaxRetryDelay time.Duration

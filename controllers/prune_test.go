@@ -61,6 +61,8 @@ func TestPruneDeletesOnlyWhatIsStillOurs(t *testing.T) {
 		g.Expect(cs.Status.Inventory).To(HaveLen(1))
 		configMapGone(g, ns, "removed")
 		configMapGone(g, ns, "unrelated")
+		g.Expect(events(g, ns)).To(haveEvent(corev1.EventTypeNormal, "Pruned",
+			And(ContainSubstring("ConfigMap/"+ns+"/removed"), ContainSubstring("ConfigMap/"+ns+"/unrelated"), Not(ContainSubstring("optout")))))
 	}, timeout).Should(Succeed())
 	g.Expect(configMapData(g, ns, "optout")).To(HaveKeyWithValue("color", "blue"), "prune-disabled survives")
 	g.Expect(configMapData(g, ns, "adopted")).To(HaveKeyWithValue("color", "blue"), "an object without our labels survives")

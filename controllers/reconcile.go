@@ -32,6 +32,9 @@ import (
 // SetupWithManager registers the reconciler. Status writes do not trigger a
 // reconcile; spec changes and the reconcile-request annotation do.
 func (r *ConfigSyncReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if opts.ApplyConcurrency > 0 {
+		r.Applier.Concurrency = opts.ApplyConcurrency
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&configsv1.ConfigSync{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

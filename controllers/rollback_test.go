@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -49,6 +50,7 @@ func TestRollbackHoldsUntilRemoved(t *testing.T) {
 		g.Expect(ready.Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(ready.Reason).To(Equal(configsv1.ReasonRolledBack))
 		g.Expect(cs.Status.History[0].Result).To(Equal(configsv1.HistoryRolledBack))
+		g.Expect(events(g, ns)).To(haveEvent(corev1.EventTypeNormal, configsv1.ReasonRolledBack, ContainSubstring(blue)))
 	}, timeout).Should(Succeed())
 
 	red := repo.Commit(t, map[string]string{"cm.yaml": configMap("app-config", "red")}, "red")

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/apply"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/deploy"
 	"github.com/configsync/configsync/source"
@@ -31,7 +32,7 @@ func main() {
 	var (
 		metricsAddr, probeAddr, cacheDir string
 		leaderElect, installCRDs         bool
-		workers, maxArtifacts            int
+		workers, maxArtifacts, applyConc int
 		maxFetchBytes                    int64
 		minRetry, maxRetry               time.Duration
 	)
@@ -41,6 +42,7 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
 	flag.BoolVar(&installCRDs, "install-crds", false, "server-side apply the ConfigSync CRD before starting (for local runs)")
 	flag.IntVar(&workers, "concurrent", 4, "ConfigSyncs reconciled in parallel")
+	flag.IntVar(&applyConc, "apply-concurrency", apply.DefaultConcurrency, "dry-runs and applies one ConfigSync has in flight at once")
 	flag.DurationVar(&minRetry, "min-retry-delay", 750*time.Millisecond, "first delay of the exponential backoff after a transient failure")
 	flag.DurationVar(&maxRetry, "max-retry-delay", 15*time.Minute, "longest delay of the exponential backoff after transient failures")
 	flag.IntVar(&maxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache; the least recently used beyond it are evicted")
@@ -51,7 +53,7 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	fetcher := &source.GitFetcher{Dir: cacheDir, MaxArtifacts: maxArtifacts, MaxBytes: maxFetchBytes}
-	opts := controllers.Options{Workers: workers, MinRetryDelay: minRetry, MaxRetryDelay: maxRetry}
+	opts := controllers.Options{Workers: workers, ApplyConcurrency: applyConc, MinRetryDelay: minRetry, MaxRetryDelay: maxRetry}
 	if err := run(metricsAddr, probeAddr, fetcher, leaderElect, installCRDs, opts); err != nil {
 		ctrl.Log.Error(err, "manager stopped")
 		os.Exit(1)
