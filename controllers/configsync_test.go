@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -100,7 +101,7 @@ func TestSyncsAConfigMapFromGitAndFollowsNewCommits(t *testing.T) {
 // Given a synced ConfigMap, a commit that changes it and adds an object the
 // apiserver rejects applies nothing: the ConfigMap keeps its data, and the
 // ConfigSync says Degraded with the apiserver's own message.
-func TestRejectedManifestLeavesAppliedObjectsUntouched(t *testing.T) {
+func TestOneDryRunFailureInTenAppliesNone(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t)
@@ -113,10 +114,12 @@ func TestRejectedManifestLeavesAppliedObjectsUntouched(t *testing.T) {
 	}, timeout).Should(Succeed())
 
 	const badService = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 70000\n"
-	bad := repo.Commit(t, map[string]string{
-		"app.yaml": configMap("app-config", "red"),
-		"svc.yaml": badService,
-	}, "bad")
+	// Ten objects: a changed ConfigMap, eight new ones, and one invalid Service.
+	files := map[string]string{"app.yaml": configMap("app-config", "red"), "svc.yaml": badService}
+	for i := range 8 {
+		files[sprintf("new-%d.yaml", i)] = configMap(sprintf("new-%d", i), "red")
+	}
+	bad := repo.Commit(t, files, "bad")
 	requestReconcile(t, ns, "app")
 
 	g.Eventually(func(g Gomega) {
@@ -143,6 +146,10 @@ func TestRejectedManifestLeavesAppliedObjectsUntouched(t *testing.T) {
 	err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, &corev1.Service{})
 	g.Expect(client.IgnoreNotFound(err)).To(Succeed())
 	g.Expect(err).To(HaveOccurred(), "the rejected Service was not created")
+	for i := range 8 {
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: sprintf("new-%d", i)}, &corev1.ConfigMap{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "new-%d must not be created when another object fails its dry-run", i)
+	}
 
 	g.Eventually(func(g Gomega) {
 		events := &eventsv1.EventList{}
