@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
@@ -41,6 +42,9 @@ type ConfigSyncReconciler struct {
 	Fetcher   source.Fetcher
 	Applier   *apply.Manager
 	Recorder  recorder.EventRecorder
+
+	// pushes carries ConfigSyncs a webhook asks to reconcile now.
+	pushes chan event.GenericEvent
 
 	// capabilities describe the cluster to Helm charts; nil leaves Helm's defaults.
 	capabilities *clusterCapabilities
@@ -159,5 +163,6 @@ func New(mgr ctrlmanager.Manager, fetcher source.Fetcher) *ConfigSyncReconciler 
 		Fetcher:      fetcher,
 		Applier:      &apply.Manager{Client: mgr.GetClient(), FieldOwner: FieldOwner},
 		Recorder:     mgr.GetEventRecorder("configsync"),
+		pushes:       make(chan event.GenericEvent, 1024),
 	}
 }

@@ -19,7 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	ctrlsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
@@ -38,6 +40,7 @@ func (r *ConfigSyncReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) 
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&configsv1.ConfigSync{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WatchesRawSource(ctrlsource.Channel(r.pushes, &handler.EnqueueRequestForObject{})).
 		WithOptions(controllerOptions(opts)).
 		Complete(r)
 }
