@@ -45,6 +45,8 @@ type ConfigSyncReconciler struct {
 
 	// pushes carries ConfigSyncs a webhook asks to reconcile now.
 	pushes chan event.GenericEvent
+	// elected is closed once this replica leads (see enqueue).
+	elected <-chan struct{}
 
 	// capabilities describe the cluster to Helm charts; nil leaves Helm's defaults.
 	capabilities *clusterCapabilities
@@ -164,5 +166,6 @@ func New(mgr ctrlmanager.Manager, fetcher source.Fetcher) *ConfigSyncReconciler 
 		Applier:      &apply.Manager{Client: mgr.GetClient(), FieldOwner: FieldOwner},
 		Recorder:     mgr.GetEventRecorder("configsync"),
 		pushes:       make(chan event.GenericEvent, 1024),
+		elected:      mgr.Elected(),
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
@@ -32,12 +34,35 @@ func (r *ConfigSyncReconciler) TriggerPush(ctx context.Context, repos map[string
 		if git.Branch != "" && len(branches) > 0 && !slices.Contains(branches, git.Branch) {
 			continue
 		}
-		select {
-		case r.pushes <- event.GenericEvent{Object: cs}:
-			n++
-		case <-ctx.Done():
-			return n, ctx.Err()
+		if err := r.enqueue(ctx, cs); err != nil {
+			return n, err
 		}
+		n++
 	}
 	return n, nil
+}
+
+// enqueue puts cs on this replica's workqueue when this replica leads, at no
+// cost to the apiserver. A replica that does not lead (its controller is not
+// running) or whose queue of pushes is full sets the reconcile annotation
+// instead, which the leader watches.
+func (r *ConfigSyncReconciler) enqueue(ctx context.Context, cs *configsv1.ConfigSync) error {
+	select {
+	case <-r.elected:
+		select {
+		case r.pushes <- event.GenericEvent{Object: cs}:
+			return nil
+		default:
+		}
+	default:
+	}
+	patch := client.MergeFrom(cs.DeepCopy())
+	if cs.Annotations == nil {
+		cs.Annotations = map[string]string{}
+	}
+	cs.Annotations[configsv1.AnnotationReconcileRequestedAt] = time.Now().UTC().Format(time.RFC3339Nano)
+	if err := r.Client.Patch(ctx, cs, patch); err != nil {
+		return fmt.Errorf("request reconcile of %s/%s: %w", cs.Namespace, cs.Name, err)
+	}
+	return nil
 }

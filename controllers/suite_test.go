@@ -27,6 +27,9 @@ import (
 // cache, so assertions see what the apiserver holds.
 var k8s client.Client
 
+// reconciler is the manager's, for tests that wire the webhook receiver to it.
+var reconciler *controllers.ConfigSyncReconciler
+
 // restConfig reaches the test apiserver as an administrator.
 var restConfig *rest.Config
 
@@ -69,7 +72,8 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(cacheDir)
-	if err := controllers.New(mgr, &source.GitFetcher{Dir: cacheDir}).SetupWithManager(mgr, controllers.Options{Workers: 4}); err != nil {
+	reconciler = controllers.New(mgr, &source.GitFetcher{Dir: cacheDir})
+	if err := reconciler.SetupWithManager(mgr, controllers.Options{Workers: 4}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -1,0 +1,108 @@
+package controllers_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/configsync/configsync/internal/testgit"
+	"github.com/configsync/configsync/receiver"
+)
+
+const webhookFixtures = "../testdata/webhooks"
+
+// startReceiver serves the webhook receiver wired to the suite's reconciler,
+// with its token in a Secret of namespace ns.
+func startReceiver(t *testing.T, ns string, token []byte) string {
+	t.Helper()
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "webhook-token"}, Data: map[string][]byte{receiver.SecretKey: token}}
+	if err := k8s.Create(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(&receiver.Handler{
+		Secret:  receiver.SecretFromCluster(k8s, client.ObjectKeyFromObject(secret)),
+		Trigger: reconciler.TriggerPush,
+		Log:     ctrl.Log.WithName("receiver"),
+	})
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func post(t *testing.T, f receiver.Fixture, url, repoURL, branch string, key []byte) int {
+	t.Helper()
+	body, err := f.Body(webhookFixtures, repoURL, branch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := f.Request(url, body, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Given three ConfigSyncs that poll every 10 minutes, one on repository A's
+// main, one on A's other branch and one on repository B, each with a new
+// commit waiting: a push event of any provider for A's main makes the first
+// sync within a second, and only it; a forged one makes none sync.
+func TestPushWebhookSyncsOnlyTheMatchingConfigSyncs(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	token := []byte("push-token-" + ns)
+	url := startReceiver(t, ns, token)
+	server := testgit.Start(t)
+	a, b := server.NewRepo(t, "a.git"), server.NewRepo(t, "b.git")
+	a.Commit(t, map[string]string{"cm.yaml": configMap("on-main", "v0")}, "main v0")
+	a.Branch(t, "other")
+	a.Commit(t, map[string]string{"cm.yaml": configMap("on-other", "v0")}, "other v0")
+	a.Branch(t, "main")
+	b.Commit(t, map[string]string{"cm.yaml": configMap("on-b", "v0")}, "b v0")
+	onMain, onOther, onB := newConfigSync(ns, "on-main", a.URL, ""), newConfigSync(ns, "on-other", a.URL, ""), newConfigSync(ns, "on-b", b.URL, "")
+	onMain.Spec.Source.Git.Branch = "main"
+	onOther.Spec.Source.Git.Branch = "other"
+	for _, cs := range []client.Object{onMain, onOther, onB} {
+		g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+	}
+	revisionOf := func(g Gomega, name string) string { return getConfigSync(g, ns, name).Status.SourceRevision }
+	g.Eventually(func(g Gomega) {
+		for _, name := range []string{"on-main", "on-other", "on-b"} {
+			g.Expect(revisionOf(g, name)).NotTo(BeEmpty())
+		}
+	}, timeout).Should(Succeed())
+	otherBefore, bBefore := revisionOf(g, "on-other"), revisionOf(g, "on-b")
+	b.Commit(t, map[string]string{"cm.yaml": configMap("on-b", "v1")}, "b v1")
+	a.Branch(t, "other")
+	a.Commit(t, map[string]string{"cm.yaml": configMap("on-other", "v1")}, "other v1")
+	a.Branch(t, "main")
+
+	// The scp-like form and letter case of the URL in the event do not matter.
+	for i, f := range receiver.Fixtures {
+		sha := a.Commit(t, map[string]string{"cm.yaml": configMap("on-main", sprintf("v%d", i+1))}, f.File)
+		g.Expect(post(t, f, url, a.URL, "main", token)).To(Equal(http.StatusOK), f.File)
+		g.Eventually(func(g Gomega) {
+			g.Expect(revisionOf(g, "on-main")).To(HaveSuffix(sha))
+		}, time.Second, 20*time.Millisecond).Should(Succeed(), "%s: the push lands within a second", f.File)
+	}
+	g.Expect(revisionOf(g, "on-other")).To(Equal(otherBefore), "another branch of the same repository is not synced")
+	g.Expect(revisionOf(g, "on-b")).To(Equal(bBefore), "another repository is not synced")
+
+	sha := a.Commit(t, map[string]string{"cm.yaml": configMap("on-main", "forged")}, "forged")
+	g.Expect(post(t, receiver.Fixtures[0], url, a.URL, "main", []byte("not the token"))).To(Equal(http.StatusUnauthorized))
+	g.Consistently(func(g Gomega) {
+		g.Expect(revisionOf(g, "on-main")).NotTo(HaveSuffix(sha))
+	}, 1500*time.Millisecond, 100*time.Millisecond).Should(Succeed())
+}

@@ -1,0 +1,28 @@
+package receiver
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// SecretKey is the key of the receiver's Secret that holds the shared token.
+const SecretKey = "token"
+
+// SecretFromCluster reads the shared token from a Secret at each request, so
+// a rotated token takes effect at once. reader should not cache Secrets.
+func SecretFromCluster(reader client.Reader, key client.ObjectKey) SecretFunc {
+	return func(ctx context.Context) ([]byte, error) {
+		s := &corev1.Secret{}
+		if err := reader.Get(ctx, key, s); err != nil {
+			return nil, fmt.Errorf("read webhook Secret %s: %w", key, err)
+		}
+		token := s.Data[SecretKey]
+		if len(token) == 0 {
+			return nil, fmt.Errorf("webhook Secret %s has no %q key", key, SecretKey)
+		}
+		return token, nil
+	}
+}
