@@ -48,6 +48,10 @@ type ConfigSyncReconciler struct {
 	// elected is closed once this replica leads (see enqueue).
 	elected <-chan struct{}
 
+	// clusters builds appliers for other clusters and tenant identities.
+	clusters *clusters
+	opts     Options
+
 	// capabilities describe the cluster to Helm charts; nil leaves Helm's defaults.
 	capabilities *clusterCapabilities
 }
@@ -56,6 +60,8 @@ type ConfigSyncReconciler struct {
 // +kubebuilder:rbac:groups=configs.example.io,resources=configsyncs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=configs.example.io,resources=configsyncs/finalizers,verbs=update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// Tenancy: apply as a ConfigSync's ServiceAccount.
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
 // ConfigSync applies whatever kinds Git holds, so the manager needs broad
 // rights; tenants are narrowed by impersonating their ServiceAccount.
 // +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;watch;create;update;patch;delete
@@ -134,6 +140,14 @@ type Options struct {
 	// MinRetryDelay and MaxRetryDelay bound the exponential backoff of
 	// transient failures; zero means 750ms and 15m, as Flux uses.
 	MinRetryDelay, MaxRetryDelay time.Duration
+	// DefaultServiceAccount is impersonated by ConfigSyncs that name none.
+	DefaultServiceAccount string
+	// NoCrossNamespaceRefs refuses targets and release namespaces outside
+	// the ConfigSync's namespace.
+	NoCrossNamespaceRefs bool
+	// SkipNameValidation lets a second manager in one process (a test's
+	// shard) register the controller again.
+	SkipNameValidation bool
 }
 
 func controllerOptions(o Options) controller.Options {
@@ -147,6 +161,7 @@ func controllerOptions(o Options) controller.Options {
 		o.MaxRetryDelay = 15 * time.Minute
 	}
 	return controller.Options{
+		SkipNameValidation:      &o.SkipNameValidation,
 		MaxConcurrentReconciles: o.Workers,
 		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](o.MinRetryDelay, o.MaxRetryDelay),
 	}
@@ -166,6 +181,7 @@ func New(mgr ctrlmanager.Manager, fetcher source.Fetcher) *ConfigSyncReconciler 
 		Applier:      &apply.Manager{Client: mgr.GetClient(), FieldOwner: FieldOwner},
 		Recorder:     mgr.GetEventRecorder("configsync"),
 		pushes:       make(chan event.GenericEvent, 1024),
+		clusters:     &clusters{local: mgr.GetConfig(), localMap: mgr.GetRESTMapper(), scheme: mgr.GetScheme()},
 		elected:      mgr.Elected(),
 	}
 }

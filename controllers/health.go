@@ -39,7 +39,7 @@ func (r *ConfigSyncReconciler) health(ctx context.Context, run *syncRun) error {
 	if cs.Spec.HealthTimeout != nil && cs.Spec.HealthTimeout.Duration > 0 {
 		timeout = cs.Spec.HealthTimeout.Duration
 	}
-	if err := r.Applier.WaitHealthy(ctx, refs, timeout); err != nil {
+	if err := run.applier.WaitHealthy(ctx, refs, timeout); err != nil {
 		return configErr(configsv1.ReasonHealthCheckFailed, err)
 	}
 	return nil

@@ -34,8 +34,10 @@ import (
 // SetupWithManager registers the reconciler. Status writes do not trigger a
 // reconcile; spec changes and the reconcile-request annotation do.
 func (r *ConfigSyncReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	r.opts = opts
 	if opts.ApplyConcurrency > 0 {
 		r.Applier.Concurrency = opts.ApplyConcurrency
+		r.clusters.concurrent = opts.ApplyConcurrency
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&configsv1.ConfigSync{}, builder.WithPredicates(
@@ -52,6 +54,8 @@ type syncRun struct {
 	tree     filetree.Tree
 	objs     []*unstructured.Unstructured
 	changes  apply.ChangeSet
+	// applier applies to the ConfigSync's cluster as its identity.
+	applier *apply.Manager
 	// inventory is what the ConfigSync owns after this sync; nil until the
 	// prune stage has run.
 	inventory prune.Inventory
@@ -187,6 +191,9 @@ func (r *ConfigSyncReconciler) sync(ctx context.Context, run *syncRun) error {
 }
 
 func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
+	if err := r.checkNamespaces(run.cs); err != nil {
+		return err
+	}
 	git := run.cs.Spec.Source.Git
 	auth, err := r.gitAuth(ctx, run.cs)
 	if err != nil {
@@ -337,7 +344,12 @@ func (r *ConfigSyncReconciler) decode(ctx context.Context, run *syncRun) error {
 }
 
 func (r *ConfigSyncReconciler) apply(ctx context.Context, run *syncRun) error {
-	changes, err := r.Applier.Apply(ctx, run.objs, apply.Options{Force: run.cs.Spec.Force, DefaultNamespace: run.cs.Namespace})
+	applier, err := r.applierFor(ctx, run.cs)
+	if err != nil {
+		return err
+	}
+	run.applier = applier
+	changes, err := applier.Apply(ctx, run.objs, apply.Options{Force: run.cs.Spec.Force, DefaultNamespace: run.cs.Namespace})
 	run.changes = changes
 	var setErr *apply.SetError
 	if errors.As(err, &setErr) {
@@ -371,7 +383,7 @@ func (r *ConfigSyncReconciler) prune(ctx context.Context, run *syncRun) error {
 	if len(stale) == 0 {
 		return nil
 	}
-	res := prune.Delete(ctx, r.Client, prune.Owner{Namespace: cs.Namespace, Name: cs.Name}, stale)
+	res := prune.Delete(ctx, run.applier.Client, prune.Owner{Namespace: cs.Namespace, Name: cs.Name}, stale)
 	objectsTotal.WithLabelValues("pruned").Add(float64(len(res.Deleted)))
 	if len(res.Deleted) > 0 {
 		r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, "Pruned", "Prune", "deleted %s", refList(res.Deleted))
@@ -412,8 +424,16 @@ func (r *ConfigSyncReconciler) finalize(ctx context.Context, cs *configsv1.Confi
 		return ctrl.Result{}, nil
 	}
 	owner := prune.Owner{Namespace: cs.Namespace, Name: cs.Name}
+	applier, err := r.applierFor(ctx, cs)
+	if err != nil {
+		// Without a client for its cluster nothing can be cleaned up: keep
+		// the finalizer and say why, rather than forget objects out there.
+		before := cs.DeepCopy()
+		setCondition(cs, configsv1.ConditionReady, metav1.ConditionFalse, configsv1.ReasonPruneFailed, "deleting: "+err.Error())
+		return ctrl.Result{}, errors.Join(err, r.patchStatus(ctx, before, cs))
+	}
 	if cs.Spec.Prune && !cs.Spec.Suspend {
-		res := prune.Delete(ctx, r.Client, owner, cs.Status.Inventory)
+		res := prune.Delete(ctx, applier.Client, owner, cs.Status.Inventory)
 		if len(res.Failed) > 0 {
 			before := cs.DeepCopy()
 			left := prune.Inventory{}
@@ -426,7 +446,7 @@ func (r *ConfigSyncReconciler) finalize(ctx context.Context, cs *configsv1.Confi
 			return ctrl.Result{}, errors.Join(fmt.Errorf("finalize: %d object(s) not deleted", len(res.Failed)), r.patchStatus(ctx, before, cs))
 		}
 		r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, "Pruned", "Finalize", "deleted %d object(s)", len(res.Deleted))
-	} else if err := prune.Orphan(ctx, r.Client, owner, cs.Status.Inventory); err != nil {
+	} else if err := prune.Orphan(ctx, applier.Client, owner, cs.Status.Inventory); err != nil {
 		return ctrl.Result{}, err
 	}
 	forgetMetrics(cs.Namespace, cs.Name)
@@ -530,7 +550,7 @@ func eventReason(conditionReason string) string {
 	switch conditionReason {
 	case configsv1.ReasonRenderFailed, configsv1.ReasonPruneFailed, configsv1.ReasonHealthCheckFailed:
 		return conditionReason
-	case configsv1.ReasonInvalidManifest, configsv1.ReasonDryRunFailed, configsv1.ReasonApplyFailed:
+	case configsv1.ReasonInvalidManifest, configsv1.ReasonDryRunFailed, configsv1.ReasonApplyFailed, configsv1.ReasonAccessDenied:
 		return configsv1.ReasonApplyFailed
 	default: // the source's reasons
 		return configsv1.ReasonFetchFailed

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,6 +30,9 @@ var k8s client.Client
 
 // reconciler is the manager's, for tests that wire the webhook receiver to it.
 var reconciler *controllers.ConfigSyncReconciler
+
+// testScheme knows the API types and ConfigSync.
+var testScheme *runtime.Scheme
 
 // restConfig reaches the test apiserver as an administrator.
 var restConfig *rest.Config
@@ -57,8 +61,17 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// This manager is the main instance: shards started by tests take the
+	// ConfigSyncs labelled with a shard key.
+	cacheOpts, err := controllers.CacheOptions("!" + configsv1.LabelShardKey)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	testScheme = env.Scheme
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.Scheme,
+		Cache:                  cacheOpts,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})

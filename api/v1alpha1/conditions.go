@@ -31,6 +31,9 @@ const (
 	ReasonPruneFailed          = "PruneFailed"
 	ReasonHealthCheckFailed    = "HealthCheckFailed"
 	ReasonRolledBack           = "RolledBack"
+	// ReasonAccessDenied: the spec reaches outside what the operator allows
+	// this ConfigSync (--no-cross-namespace-refs).
+	ReasonAccessDenied = "AccessDenied"
 )
 
 // Labels and annotations the operator sets or reads.
@@ -42,6 +45,11 @@ const (
 	// AnnotationReconcileRequestedAt asks for an immediate reconcile when its
 	// value changes.
 	AnnotationReconcileRequestedAt = "configs.example.io/reconcile-at"
+
+	// LabelShardKey assigns a ConfigSync to one operator instance when
+	// ConfigSyncs are sharded with --watch-label-selector (the convention of
+	// Flux's sharding: the main instance watches "!<key>", each shard "<key>=<shard>").
+	LabelShardKey = "sharding.configs.example.io/key"
 
 	// Finalizer guards the deletion of a ConfigSync so its objects can be pruned.
 	Finalizer = "configs.example.io/finalizer"

@@ -3,10 +3,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -25,42 +28,51 @@ import (
 	"github.com/configsync/configsync/apply"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/deploy"
+	"github.com/configsync/configsync/receiver"
 	"github.com/configsync/configsync/source"
 )
 
+// config is the manager's command line.
+type config struct {
+	metricsAddr, probeAddr, webhookAddr, cacheDir string
+	webhookSecret, watchSelector                  string
+	leaderElect, installCRDs                      bool
+	webhookMaxBody                                int64
+	controller                                    controllers.Options
+}
+
 func main() {
-	var (
-		metricsAddr, probeAddr, cacheDir string
-		leaderElect, installCRDs         bool
-		workers, maxArtifacts, applyConc int
-		maxFetchBytes                    int64
-		minRetry, maxRetry               time.Duration
-	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	flag.StringVar(&cacheDir, "cache-dir", filepath.Join(os.TempDir(), "configsync"), "folder for fetched Git artifacts")
-	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
-	flag.BoolVar(&installCRDs, "install-crds", false, "server-side apply the ConfigSync CRD before starting (for local runs)")
-	flag.IntVar(&workers, "concurrent", 4, "ConfigSyncs reconciled in parallel")
-	flag.IntVar(&applyConc, "apply-concurrency", apply.DefaultConcurrency, "dry-runs and applies one ConfigSync has in flight at once")
-	flag.DurationVar(&minRetry, "min-retry-delay", 750*time.Millisecond, "first delay of the exponential backoff after a transient failure")
-	flag.DurationVar(&maxRetry, "max-retry-delay", 15*time.Minute, "longest delay of the exponential backoff after transient failures")
-	flag.IntVar(&maxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache; the least recently used beyond it are evicted")
-	flag.Int64Var(&maxFetchBytes, "max-fetch-bytes", source.DefaultMaxBytes, "largest download (uncompressed objects) of one Git fetch")
+	var c config
+	fetcher := &source.GitFetcher{}
+	flag.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	flag.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.StringVar(&c.webhookAddr, "webhook-bind-address", ":9292", "address of the push webhook receiver (POST /hooks/<provider>); 0 disables it")
+	flag.StringVar(&c.webhookSecret, "webhook-secret", "", "namespace/name of the Secret whose \"token\" key the webhook providers sign with (required for the receiver)")
+	flag.Int64Var(&c.webhookMaxBody, "webhook-max-body-bytes", receiver.DefaultMaxBodyBytes, "largest webhook body accepted")
+	flag.StringVar(&fetcher.Dir, "cache-dir", filepath.Join(os.TempDir(), "configsync"), "folder for fetched Git artifacts")
+	flag.BoolVar(&c.leaderElect, "leader-elect", true, "elect a leader so that only one replica reconciles")
+	flag.StringVar(&c.watchSelector, "watch-label-selector", "", "reconcile only the ConfigSyncs this label selector matches (sharding: \"!"+configsv1.LabelShardKey+"\" on the main instance, \""+configsv1.LabelShardKey+"=<shard>\" on each shard)")
+	flag.BoolVar(&c.installCRDs, "install-crds", false, "server-side apply the ConfigSync CRD before starting (for local runs)")
+	flag.IntVar(&c.controller.Workers, "concurrent", 4, "ConfigSyncs reconciled in parallel")
+	flag.IntVar(&c.controller.ApplyConcurrency, "apply-concurrency", apply.DefaultConcurrency, "dry-runs and applies one ConfigSync has in flight at once")
+	flag.DurationVar(&c.controller.MinRetryDelay, "min-retry-delay", 750*time.Millisecond, "first delay of the exponential backoff after a transient failure")
+	flag.DurationVar(&c.controller.MaxRetryDelay, "max-retry-delay", 15*time.Minute, "longest delay of the exponential backoff after transient failures")
+	flag.StringVar(&c.controller.DefaultServiceAccount, "default-service-account", "", "ServiceAccount (of each ConfigSync's namespace) to impersonate when a ConfigSync names none")
+	flag.BoolVar(&c.controller.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse targets and Helm release namespaces outside the ConfigSync's namespace")
+	flag.IntVar(&fetcher.MaxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache; the least recently used beyond it are evicted")
+	flag.Int64Var(&fetcher.MaxBytes, "max-fetch-bytes", source.DefaultMaxBytes, "largest download (uncompressed objects) of one Git fetch")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
-	fetcher := &source.GitFetcher{Dir: cacheDir, MaxArtifacts: maxArtifacts, MaxBytes: maxFetchBytes}
-	opts := controllers.Options{Workers: workers, ApplyConcurrency: applyConc, MinRetryDelay: minRetry, MaxRetryDelay: maxRetry}
-	if err := run(metricsAddr, probeAddr, fetcher, leaderElect, installCRDs, opts); err != nil {
+	if err := run(c, fetcher); err != nil {
 		ctrl.Log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, fetcher *source.GitFetcher, leaderElect, installCRDs bool, opts controllers.Options) error {
+func run(c config, fetcher *source.GitFetcher) error {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, configsv1.AddToScheme, apiextensionsv1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -72,24 +84,38 @@ func run(metricsAddr, probeAddr string, fetcher *source.GitFetcher, leaderElect,
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if installCRDs {
+	if c.installCRDs {
 		if err := installCRD(ctx, cfg, scheme); err != nil {
 			return err
 		}
 	}
+	cacheOpts, err := controllers.CacheOptions(c.watchSelector)
+	if err != nil {
+		return err
+	}
+	leaseID := "configsync.configs.example.io"
+	if c.watchSelector != "" {
+		// Each shard elects its own leader.
+		sum := sha256.Sum256([]byte(c.watchSelector))
+		leaseID = fmt.Sprintf("configsync-%x.configs.example.io", sum[:8])
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "configsync.configs.example.io",
+		Cache:                  cacheOpts,
+		Metrics:                metricsserver.Options{BindAddress: c.metricsAddr},
+		HealthProbeBindAddress: c.probeAddr,
+		LeaderElection:         c.leaderElect,
+		LeaderElectionID:       leaseID,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	r := controllers.New(mgr, fetcher)
-	if err := r.SetupWithManager(mgr, opts); err != nil {
+	if err := r.SetupWithManager(mgr, c.controller); err != nil {
 		return fmt.Errorf("set up reconciler: %w", err)
+	}
+	if err := addReceiver(mgr, c, r); err != nil {
+		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
@@ -97,8 +123,53 @@ func run(metricsAddr, probeAddr string, fetcher *source.GitFetcher, leaderElect,
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting manager", "cacheDir", fetcher.Dir, "workers", opts.Workers)
+	ctrl.Log.Info("starting manager", "cacheDir", fetcher.Dir, "workers", c.controller.Workers, "watchLabelSelector", c.watchSelector)
 	return mgr.Start(ctx)
+}
+
+// addReceiver serves the push webhook receiver on every replica: a replica
+// that does not lead hands pushes to the leader through the reconcile
+// annotation.
+func addReceiver(mgr ctrl.Manager, c config, r *controllers.ConfigSyncReconciler) error {
+	if c.webhookAddr == "" || c.webhookAddr == "0" {
+		return nil
+	}
+	if c.webhookSecret == "" {
+		ctrl.Log.Info("webhook receiver disabled: --webhook-secret is not set")
+		return nil
+	}
+	ns, name, ok := strings.Cut(c.webhookSecret, "/")
+	if !ok || ns == "" || name == "" {
+		return fmt.Errorf("--webhook-secret %q: want namespace/name", c.webhookSecret)
+	}
+	handler := &receiver.Handler{
+		Secret:       receiver.SecretFromCluster(mgr.GetAPIReader(), client.ObjectKey{Namespace: ns, Name: name}),
+		Trigger:      r.TriggerPush,
+		MaxBodyBytes: c.webhookMaxBody,
+		Log:          ctrl.Log.WithName("receiver"),
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/hooks/", handler)
+	srv := &http.Server{Addr: c.webhookAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	return mgr.Add(receiverRunnable{srv})
+}
+
+type receiverRunnable struct{ srv *http.Server }
+
+func (receiverRunnable) NeedLeaderElection() bool { return false }
+
+func (rr receiverRunnable) Start(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- rr.srv.ListenAndServe() }()
+	ctrl.Log.Info("webhook receiver listening", "address", rr.srv.Addr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("webhook receiver: %w", err)
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return rr.srv.Shutdown(shutdown)
+	}
 }
 
 // installCRD applies the embedded CRD and waits until the apiserver serves it.
