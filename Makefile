@@ -15,6 +15,7 @@ help: ## Show this help.
 manifests: ## Generate the CRD and RBAC under deploy/ from the Go markers.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=deploy/crd
 	$(CONTROLLER_GEN) rbac:roleName=configsync-manager paths=./controllers/... output:rbac:artifacts:config=deploy/rbac
+	$(CONTROLLER_GEN) rbac:roleName=configsync-apply,fileName=apply-role.yaml paths=./apply/... output:rbac:artifacts:config=deploy/rbac
 
 .PHONY: generate
 generate: ## Generate deepcopy functions for the API types.

@@ -99,6 +99,13 @@ func isTransient(err error) bool {
 		apierrors.IsUnexpectedServerError(err)
 }
 
+// A Manager applying as the operator itself (no tenant ServiceAccount) needs
+// rights on whatever kinds Git holds, cluster-wide: ConfigSync cannot know
+// them in advance. This is the operator's only cluster-wide write right; a
+// platform that makes every ConfigSync impersonate a ServiceAccount
+// (--default-service-account) can unbind it.
+// +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;watch;create;update;patch;delete
+
 // Manager applies sets of objects with server-side apply under one field owner.
 type Manager struct {
 	Client client.Client

@@ -60,11 +60,16 @@ type ConfigSyncReconciler struct {
 // +kubebuilder:rbac:groups=configs.example.io,resources=configsyncs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=configs.example.io,resources=configsyncs/finalizers,verbs=update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// Git credentials, SOPS keys, kubeconfigs, the webhook token and valuesFrom
+// are read one object at a time, never listed or watched.
+// +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
 // Tenancy: apply as a ConfigSync's ServiceAccount.
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
-// ConfigSync applies whatever kinds Git holds, so the manager needs broad
-// rights; tenants are narrowed by impersonating their ServiceAccount.
-// +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;watch;create;update;patch;delete
+// Helm charts see the cluster's version and API groups.
+// +kubebuilder:rbac:urls=/version;/api;/api/*;/apis;/apis/*,verbs=get
+//
+// The rights to apply what Git holds are the apply package's (see its
+// markers, generated into deploy/rbac/apply-role.yaml).
 
 // stageError carries the condition reason of a failed stage and whether a
 // retry may succeed without the user changing anything.
