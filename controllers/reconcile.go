@@ -327,20 +327,32 @@ func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
 }
 
 func (r *ConfigSyncReconciler) decode(ctx context.Context, run *syncRun) error {
-	objs, err := apply.Decode(run.tree)
-	if err != nil {
-		return configErr(configsv1.ReasonInvalidManifest, err)
-	}
-	objs, err = selectTargets(run.cs, objs, run.tree)
+	objs, err := DesiredObjects(run.cs, run.tree)
 	if err != nil {
 		return configErr(configsv1.ReasonInvalidManifest, err)
 	}
 	if len(objs) == 0 && !run.cs.Spec.AllowEmpty {
 		return configErr(configsv1.ReasonInvalidManifest, fmt.Errorf("the source rendered no objects at %s; set allowEmpty to sync an empty set", run.artifact.Revision()))
 	}
-	prune.Label(objs, run.cs.Namespace, run.cs.Name)
 	run.objs = objs
 	return nil
+}
+
+// DesiredObjects turns a rendered tree into the objects cs applies: decoded,
+// narrowed to spec.targets (with ConfigMap/Secret targets built from plain
+// files and the config digest on workloads) and labelled as cs's. The CLI's
+// render and diff use it, so they show exactly what the operator applies.
+func DesiredObjects(cs *configsv1.ConfigSync, tree filetree.Tree) ([]*unstructured.Unstructured, error) {
+	objs, err := apply.Decode(tree)
+	if err != nil {
+		return nil, err
+	}
+	objs, err = selectTargets(cs, objs, tree)
+	if err != nil {
+		return nil, err
+	}
+	prune.Label(objs, cs.Namespace, cs.Name)
+	return objs, nil
 }
 
 func (r *ConfigSyncReconciler) apply(ctx context.Context, run *syncRun) error {

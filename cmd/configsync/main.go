@@ -1,11 +1,12 @@
-// Command configsync runs ConfigSync's pipeline outside the operator. Today it
-// has `render`, which renders a ConfigSync's source offline, with the same
-// packages the operator uses; `diff`, `history`, `rollback` and `reconcile`
-// are planned.
+// Command configsync runs ConfigSync's pipeline outside the operator, with
+// the packages the operator uses: `render` (offline), `diff` (render, then a
+// server-side dry-run against a cluster), and `history`, `rollback`,
+// `reconcile` on a ConfigSync in a cluster.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
-	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/renderers"
 	"github.com/configsync/configsync/source"
@@ -26,19 +27,33 @@ import (
 var version = "dev"
 
 func main() {
-	if err := newRootCommand().Execute(); err != nil {
-		os.Exit(1)
+	err := newRootCommand().Execute()
+	var code exitCode
+	switch {
+	case errors.As(err, &code):
+		os.Exit(int(code))
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(2)
 	}
 }
+
+// exitCode ends the command with a status and no error message: diff's
+// "something differs" is 1, like diff(1) and kubectl diff.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
 
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "configsync",
 		Short:         "Render and inspect ConfigSyncs",
 		SilenceUsage:  true,
-		SilenceErrors: false,
+		SilenceErrors: true,
 	}
-	root.AddCommand(newRenderCommand(), &cobra.Command{
+	kube := &kubeOptions{}
+	kube.bind(root)
+	root.AddCommand(newRenderCommand(kube), newDiffCommand(kube), newHistoryCommand(kube), newRollbackCommand(kube), newReconcileCommand(kube), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version) },
@@ -53,11 +68,11 @@ type renderOptions struct {
 	valuesFrom []string
 	ageKeys    []string
 	pgpKeys    []string
-	namespace  string
+	kube       *kubeOptions
 }
 
-func newRenderCommand() *cobra.Command {
-	o := &renderOptions{}
+func newRenderCommand(kube *kubeOptions) *cobra.Command {
+	o := &renderOptions{kube: kube}
 	cmd := &cobra.Command{
 		Use:   "render -f configsync.yaml --source DIR",
 		Short: "Render a ConfigSync's source offline, as the operator would",
@@ -72,42 +87,30 @@ Inputs the operator reads from the cluster come from flags:
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.OutOrStdout()) },
 	}
-	cmd.Flags().StringVarP(&o.file, "file", "f", "", "the ConfigSync manifest")
-	cmd.Flags().StringVar(&o.sourceDir, "source", ".", "a local checkout of the ConfigSync's repository")
+	o.bind(cmd)
 	cmd.Flags().StringVarP(&o.outDir, "output-dir", "o", "", "write the rendered files here instead of printing objects")
-	cmd.Flags().StringArrayVar(&o.valuesFrom, "values-from", nil, "Kind/name=FILE for a template step's valuesFrom entry")
-	cmd.Flags().StringArrayVar(&o.ageKeys, "age-key-file", nil, "a file of age identities for sops steps")
-	cmd.Flags().StringArrayVar(&o.pgpKeys, "pgp-key-file", nil, "an armored PGP private key for sops steps")
-	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "", "the ConfigSync's namespace, when the manifest sets none")
-	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
 
+// bind registers the flags that say what to render and with which inputs.
+func (o *renderOptions) bind(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&o.file, "file", "f", "", "the ConfigSync manifest")
+	cmd.Flags().StringVar(&o.sourceDir, "source", ".", "a local checkout of the ConfigSync's repository")
+	cmd.Flags().StringArrayVar(&o.valuesFrom, "values-from", nil, "Kind/name=FILE for a template step's valuesFrom entry")
+	cmd.Flags().StringArrayVar(&o.ageKeys, "age-key-file", nil, "a file of age identities for sops steps")
+	cmd.Flags().StringArrayVar(&o.pgpKeys, "pgp-key-file", nil, "an armored PGP private key for sops steps")
+	_ = cmd.MarkFlagRequired("file")
+}
+
 func (o *renderOptions) run(stdout io.Writer) error {
-	cs, err := readConfigSync(o.file)
-	if err != nil {
-		return err
-	}
-	if cs.Namespace == "" {
-		cs.Namespace = o.namespace
-	}
-	art := &source.Artifact{Dir: o.sourceDir, Ref: "local"}
-	tree, err := art.Load(cs.Spec.Source.Git.Path, filetree.DefaultLimits)
-	if err != nil {
-		return fmt.Errorf("read the source: %w", err)
-	}
-	inputs, err := o.inputs(cs)
-	if err != nil {
-		return err
-	}
-	out, err := renderers.Run(cmdContext(), cs.Spec.Render, inputs, tree)
+	cs, out, err := o.render()
 	if err != nil {
 		return err
 	}
 	if o.outDir != "" {
 		return writeTree(o.outDir, out)
 	}
-	objs, err := apply.Decode(out)
+	objs, err := controllers.DesiredObjects(cs, out)
 	if err != nil {
 		return err
 	}
@@ -119,6 +122,34 @@ func (o *renderOptions) run(stdout io.Writer) error {
 		fmt.Fprintf(stdout, "---\n%s", y)
 	}
 	return nil
+}
+
+// render reads the ConfigSync manifest and renders the local source with it.
+func (o *renderOptions) render() (*configsv1.ConfigSync, filetree.Tree, error) {
+	cs, err := readConfigSync(o.file)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cs.Namespace == "" {
+		cs.Namespace = o.kube.namespace
+	}
+	if cs.Namespace == "" {
+		cs.Namespace = "default"
+	}
+	art := &source.Artifact{Dir: o.sourceDir, Ref: "local"}
+	tree, err := art.Load(cs.Spec.Source.Git.Path, filetree.DefaultLimits)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the source: %w", err)
+	}
+	inputs, err := o.inputs(cs)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := renderers.Run(cmdContext(), cs.Spec.Render, inputs, tree)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cs, out, nil
 }
 
 func readConfigSync(name string) (*configsv1.ConfigSync, error) {

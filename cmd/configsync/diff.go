@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/prune"
+)
+
+func newDiffCommand(kube *kubeOptions) *cobra.Command {
+	o := &renderOptions{kube: kube}
+	cmd := &cobra.Command{
+		Use:   "diff -f configsync.yaml --source DIR",
+		Short: "Show what syncing a local checkout would change in a cluster",
+		Long: `diff renders a local checkout as render does, server-side dry-runs every
+object against the cluster as the operator would apply it, and prints a
+unified diff per object that would change (Secret values masked), then the
+objects the ConfigSync would prune. Exit status: 0 nothing differs, 1 something
+differs, 2 an error (including an object the cluster refuses).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			differs, err := o.diff(cmd.Context(), cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			if differs {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	o.bind(cmd)
+	return cmd
+}
+
+func (o *renderOptions) diff(ctx context.Context, out io.Writer) (bool, error) {
+	c, ns, err := o.kube.client()
+	if err != nil {
+		return false, err
+	}
+	if o.kube.namespace == "" {
+		o.kube.namespace = ns
+	}
+	cs, tree, err := o.render()
+	if err != nil {
+		return false, err
+	}
+	objs, err := controllers.DesiredObjects(cs, tree)
+	if err != nil {
+		return false, err
+	}
+	differs := false
+	desired := prune.Inventory{}
+	for _, obj := range objs {
+		if obj.GetNamespace() == "" {
+			if namespaced, err := c.IsObjectNamespaced(obj); err == nil && namespaced {
+				obj.SetNamespace(cs.Namespace)
+			}
+		}
+		ref := apply.RefOf(obj)
+		desired.Add(configsv1.ObjectReference{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name})
+		changed, err := diffObject(ctx, c, obj, cs.Spec.Force, out)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", ref, err)
+		}
+		differs = differs || changed
+	}
+	live := &configsv1.ConfigSync{}
+	err = c.Get(ctx, client.ObjectKeyFromObject(cs), live)
+	if client.IgnoreNotFound(err) != nil {
+		return false, err
+	}
+	if err == nil && live.Spec.Prune {
+		for _, ref := range prune.Stale(prune.FromStatus(live.Status.Inventory), desired) {
+			fmt.Fprintf(out, "--- %s/%s %s (would be pruned)\n", ref.Kind, ref.Name, ref.Namespace)
+			differs = true
+		}
+	}
+	return differs, nil
+}
+
+// diffObject dry-runs obj and prints the unified diff between the live
+// object and the dry-run result, both without server-managed fields.
+func diffObject(ctx context.Context, c client.Client, obj *unstructured.Unstructured, force bool, out io.Writer) (bool, error) {
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(obj.GroupVersionKind())
+	err := c.Get(ctx, client.ObjectKeyFromObject(obj), live)
+	if apierrors.IsNotFound(err) {
+		live = nil
+	} else if err != nil {
+		return false, err
+	}
+	merged := obj.DeepCopy()
+	opts := []client.ApplyOption{client.FieldOwner(controllers.FieldOwner), client.DryRunAll}
+	if force {
+		opts = append(opts, client.ForceOwnership)
+	}
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(merged), opts...); err != nil {
+		return false, fmt.Errorf("dry-run: %w", err)
+	}
+	before, after := comparable(live), comparable(merged)
+	if obj.GetKind() == "Secret" && obj.GroupVersionKind().Group == "" {
+		maskSecrets(before, after)
+	}
+	a, err := toYAML(before)
+	if err != nil {
+		return false, err
+	}
+	b, err := toYAML(after)
+	if err != nil {
+		return false, err
+	}
+	if a == b {
+		return false, nil
+	}
+	name := apply.RefOf(obj).String()
+	from := name
+	if live == nil {
+		from = "/dev/null"
+	}
+	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(a), B: difflib.SplitLines(b), FromFile: from, ToFile: name, Context: 3,
+	})
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprint(out, text)
+	return true, nil
+}
+
+// comparable drops what the server sets, so only what the sync changes shows.
+func comparable(obj *unstructured.Unstructured) map[string]any {
+	if obj == nil {
+		return nil
+	}
+	m := obj.DeepCopy().Object
+	delete(m, "status")
+	if meta, ok := m["metadata"].(map[string]any); ok {
+		for _, k := range []string{"managedFields", "resourceVersion", "uid", "generation", "creationTimestamp"} {
+			delete(meta, k)
+		}
+	}
+	return m
+}
+
+// maskSecrets replaces every Secret value with a mask that tells whether it
+// changed, and nothing else about it.
+func maskSecrets(before, after map[string]any) {
+	for _, field := range []string{"data", "stringData"} {
+		b, _ := before[field].(map[string]any)
+		a, _ := after[field].(map[string]any)
+		keys := map[string]bool{}
+		for k := range b {
+			keys[k] = true
+		}
+		for k := range a {
+			keys[k] = true
+		}
+		sorted := make([]string, 0, len(keys))
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		for _, k := range sorted {
+			bv, inB := b[k]
+			av, inA := a[k]
+			switch {
+			case inB && inA && fmt.Sprint(bv) == fmt.Sprint(av):
+				b[k], a[k] = "***", "***"
+			case inB && inA:
+				b[k], a[k] = "*** (before)", "*** (after)"
+			case inB:
+				b[k] = "***"
+			default:
+				a[k] = "***"
+			}
+		}
+	}
+}
+
+func toYAML(m map[string]any) (string, error) {
+	if m == nil {
+		return "", nil
+	}
+	y, err := yaml.Marshal(m)
+	return string(y), err
+}
