@@ -61,6 +61,14 @@ build: ## Build the manager and the configsync CLI into bin/.
 run: ## Install the CRD into the current kubeconfig's cluster and run the manager against it.
 	go run ./cmd/manager --install-crds --leader-elect=false --metrics-bind-address=:8080 --health-probe-bind-address=:8081 --zap-devel
 
+.PHONY: demo
+demo: ## Walk through ConfigSync on a control plane started on loopback (DEMO_NONINTERACTIVE=1 to exit at the end, DEMO_CLUSTER=existing for $$KUBECONFIG's cluster).
+	go run ./hack/demo
+
+.PHONY: demo-record
+demo-record: ## Re-record docs/demo.cast (asciinema) from the demo.
+	go run ./hack/demo -record docs/demo.cast -kubeconfig-out /tmp/configsync-demo.kubeconfig
+
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t configsync:dev .

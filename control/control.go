@@ -22,10 +22,11 @@ import (
 func PrintHistory(out io.Writer, cs *configsv1.ConfigSync) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "\tREVISION\tRESULT\tAPPLIED\tDURATION\tDIGEST")
+	marked := false
 	for _, h := range cs.Status.History {
 		current := ""
-		if strings.HasSuffix(cs.Status.SourceRevision, h.Revision) {
-			current = "*"
+		if !marked && strings.HasSuffix(cs.Status.SourceRevision, h.Revision) {
+			current, marked = "*", true
 		}
 		took := ""
 		if h.Duration != nil {

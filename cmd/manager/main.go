@@ -13,7 +13,6 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -22,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/yaml"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
@@ -172,40 +170,15 @@ func (rr receiverRunnable) Start(ctx context.Context) error {
 	}
 }
 
-// installCRD applies the embedded CRD and waits until the apiserver serves it.
+// installCRD applies the embedded CRD and waits until it is served.
 func installCRD(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) error {
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return err
 	}
-	crd := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal(deploy.CRD, &crd.Object); err != nil {
-		return fmt.Errorf("decode embedded CRD: %w", err)
+	if err := deploy.InstallCRD(ctx, c); err != nil {
+		return err
 	}
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(crd), client.FieldOwner(controllers.FieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("apply CRD: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		got := &apiextensionsv1.CustomResourceDefinition{}
-		if err := c.Get(ctx, client.ObjectKey{Name: crd.GetName()}, got); err == nil && crdEstablished(got) {
-			ctrl.Log.Info("CRD installed", "name", crd.GetName())
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for CRD %s: %w", crd.GetName(), ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func crdEstablished(crd *apiextensionsv1.CustomResourceDefinition) bool {
-	for _, c := range crd.Status.Conditions {
-		if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
-			return true
-		}
-	}
-	return false
+	ctrl.Log.Info("CRD installed")
+	return nil
 }

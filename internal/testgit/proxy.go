@@ -5,14 +5,13 @@ import (
 	"net"
 	"net/url"
 	"sync"
-	"testing"
 )
 
 // Proxy forwards TCP from a fixed loopback port to a server, and can be taken
 // down (connections refused, open ones cut) and brought back on the same
 // port: a Git server outage as the client sees it.
 type Proxy struct {
-	t      testing.TB
+	t      T
 	addr   string
 	target string
 
@@ -22,7 +21,7 @@ type Proxy struct {
 }
 
 // NewProxy starts a proxy to the host:port of serverURL.
-func NewProxy(t testing.TB, serverURL string) *Proxy {
+func NewProxy(t T, serverURL string) *Proxy {
 	t.Helper()
 	u, err := url.Parse(serverURL)
 	if err != nil {

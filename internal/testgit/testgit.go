@@ -31,6 +31,18 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
+// T is what the package needs of a test: testing.TB has it, and so does
+// the demo, which serves its example repository with this package.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
+
+var _ T = testing.TB(nil)
+
 // Server is a Git server on loopback, stopped when the test ends.
 type Server struct {
 	*gittestserver.GitServer
@@ -47,12 +59,12 @@ type Options struct {
 
 // Start starts a smart-HTTP Git server whose repositories live in a
 // temporary folder.
-func Start(t testing.TB) *Server {
+func Start(t T) *Server {
 	return StartWith(t, Options{})
 }
 
 // StartWith starts a smart-HTTP Git server with opts.
-func StartWith(t testing.TB, opts Options) *Server {
+func StartWith(t T, opts Options) *Server {
 	t.Helper()
 	s := &Server{GitServer: gittestserver.NewGitServer(t.TempDir())}
 	if opts.Username != "" || opts.Password != "" {
@@ -108,7 +120,7 @@ type SSHServer struct {
 // StartSSH serves s's repositories over SSH on loopback to the holder of
 // clientKey. It is the one SSH server of the test binary at a time: the
 // underlying library keeps its key check in a package variable.
-func (s *Server) StartSSH(t testing.TB, clientKey ssh.PublicKey) *SSHServer {
+func (s *Server) StartSSH(t T, clientKey ssh.PublicKey) *SSHServer {
 	t.Helper()
 	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(clientKey)))
 	keyDir := t.TempDir()
@@ -149,7 +161,7 @@ type Repo struct {
 
 // NewRepo creates an empty bare repository named name (e.g. "org/app.git")
 // whose default branch is main.
-func (s *Server) NewRepo(t testing.TB, name string) *Repo {
+func (s *Server) NewRepo(t T, name string) *Repo {
 	t.Helper()
 	bareDir := filepath.Join(s.Root(), name)
 	bare, err := git.PlainInit(bareDir, true)
@@ -174,7 +186,7 @@ func (s *Server) NewRepo(t testing.TB, name string) *Repo {
 
 // Commit writes files (path → content; an empty content deletes the path),
 // commits them to the current branch, pushes, and returns the commit SHA.
-func (r *Repo) Commit(t testing.TB, files map[string]string, message string) string {
+func (r *Repo) Commit(t T, files map[string]string, message string) string {
 	t.Helper()
 	wt, err := r.work.Worktree()
 	if err != nil {
@@ -215,7 +227,7 @@ func (r *Repo) Commit(t testing.TB, files map[string]string, message string) str
 
 // Branch switches the working copy to branch, creating it from the current
 // commit when it does not exist yet. Later commits go to it.
-func (r *Repo) Branch(t testing.TB, branch string) {
+func (r *Repo) Branch(t T, branch string) {
 	t.Helper()
 	wt, err := r.work.Worktree()
 	if err != nil {
@@ -230,7 +242,7 @@ func (r *Repo) Branch(t testing.TB, branch string) {
 }
 
 // Tag creates a lightweight tag at the current commit and pushes it.
-func (r *Repo) Tag(t testing.TB, name string) {
+func (r *Repo) Tag(t T, name string) {
 	t.Helper()
 	head, err := r.work.Head()
 	if err != nil {
@@ -242,7 +254,7 @@ func (r *Repo) Tag(t testing.TB, name string) {
 	r.push(t)
 }
 
-func (r *Repo) push(t testing.TB) {
+func (r *Repo) push(t T) {
 	t.Helper()
 	err := r.work.Push(&git.PushOptions{
 		RemoteName: "origin",
@@ -254,7 +266,7 @@ func (r *Repo) push(t testing.TB) {
 }
 
 // Link stages a symlink name → target; the next Commit records it.
-func (r *Repo) Link(t testing.TB, name, target string) {
+func (r *Repo) Link(t T, name, target string) {
 	t.Helper()
 	wt, err := r.work.Worktree()
 	if err != nil {
