@@ -21,10 +21,14 @@ manifests: ## Generate the CRD and RBAC under deploy/ from the Go markers.
 generate: ## Generate deepcopy functions for the API types.
 	$(CONTROLLER_GEN) object paths=./api/...
 
+.PHONY: docs
+docs: ## Generate the API reference docs/api.md from the Go types.
+	go run ./hack/apidocs -dir api/v1alpha1 -out docs/api.md
+
 .PHONY: verify
-verify: manifests generate ## Fail when generated files are out of date.
-	@git diff --exit-code -- deploy api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- deploy api)" || { git status --porcelain -- deploy api; echo "untracked generated files"; exit 1; }
+verify: manifests generate docs ## Fail when generated files are out of date.
+	@git diff --exit-code -- deploy api docs/api.md || { echo "generated files are stale: run 'make manifests generate docs' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- deploy api docs/api.md)" || { git status --porcelain -- deploy api docs/api.md; echo "untracked generated files"; exit 1; }
 
 .PHONY: fmt
 fmt: ## Format the Go code.

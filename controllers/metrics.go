@@ -20,7 +20,7 @@ var (
 
 	phaseDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "configsync_phase_duration_seconds",
-		Help:    "Duration of each reconcile phase: fetch, render, decode, apply, prune.",
+		Help:    "Duration of each reconcile phase: fetch, render, decode, apply, prune, health.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 	}, []string{"phase"})
 

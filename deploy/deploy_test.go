@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func dryRunAll(t *testing.T, c client.Client, objs []*unstructured.Unstructured)
 
 // `kubectl apply -k deploy/ --dry-run=server` against the test control plane
 // accepts every object, and so does deploy/monitoring once the Prometheus
-// Operator's CRD is there. The namespace is created first, as a dry-run
+// Operator's CRDs are there. The namespace is created first, as a dry-run
 // cannot create objects inside a namespace it only pretends to create.
 func TestInstallManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 	env, err := testenv.New()
@@ -89,16 +90,18 @@ func TestInstallManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 	}
 	dryRunAll(t, c, objs)
 
-	crd := &unstructured.Unstructured{}
-	raw, err := os.ReadFile("../testdata/deploy/servicemonitor-crd.yaml")
+	raw, err := os.ReadFile("../testdata/deploy/monitoring-crds.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := yaml.Unmarshal(raw, &crd.Object); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, crd); err != nil {
-		t.Fatal(err)
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		crd := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &crd.Object); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Create(ctx, crd); err != nil {
+			t.Fatal(err)
+		}
 	}
 	waitServed(t, c)
 	dryRunAll(t, c, build(t, "monitoring"))
@@ -106,16 +109,22 @@ func TestInstallManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 
 func waitServed(t *testing.T, c client.Client) {
 	t.Helper()
-	list := &unstructured.UnstructuredList{}
-	list.SetAPIVersion("monitoring.coreos.com/v1")
-	list.SetKind("ServiceMonitorList")
-	for range 100 {
-		if err := c.List(context.Background(), list); err == nil {
-			return
+	for _, kind := range []string{"ServiceMonitorList", "PrometheusRuleList"} {
+		list := &unstructured.UnstructuredList{}
+		list.SetAPIVersion("monitoring.coreos.com/v1")
+		list.SetKind(kind)
+		served := false
+		for range 100 {
+			if err := c.List(context.Background(), list); err == nil {
+				served = true
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // the client's mapper re-discovers on a miss
 		}
-		time.Sleep(100 * time.Millisecond) // the client's mapper re-discovers on a miss
+		if !served {
+			t.Fatalf("%s never served", kind)
+		}
 	}
-	t.Fatal("ServiceMonitor never served")
 }
 
 // The manager runs as a non-root user with a read-only root filesystem,
