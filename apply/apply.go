@@ -123,6 +123,11 @@ type Options struct {
 	Force bool
 	// DefaultNamespace is given to namespaced objects that name none.
 	DefaultNamespace string
+	// FieldOwner overrides the Manager's field manager for this set. One
+	// owner per ConfigSync makes two ConfigSyncs that claim one object
+	// conflict (on the ownership labels at least) instead of silently
+	// taking it from each other.
+	FieldOwner string
 }
 
 // Apply applies a set of objects in two stages. First the cluster
@@ -157,7 +162,11 @@ func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 
 // applyStage dry-runs every object and, only when all pass, applies them.
 func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (ChangeSet, error) {
-	applyOpts := []client.ApplyOption{client.FieldOwner(m.FieldOwner)}
+	owner := m.FieldOwner
+	if opts.FieldOwner != "" {
+		owner = opts.FieldOwner
+	}
+	applyOpts := []client.ApplyOption{client.FieldOwner(owner)}
 	if opts.Force {
 		applyOpts = append(applyOpts, client.ForceOwnership)
 	}
@@ -171,7 +180,7 @@ func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 		changes[i] = Entry{Ref: RefOf(obj), Action: Skipped}
 		dryRun[i] = obj.DeepCopy()
 		err := m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(dryRun[i]), append(applyOpts[:len(applyOpts):len(applyOpts)], client.DryRunAll)...)
-		if apierrors.IsConflict(err) && !opts.Force && m.onlyDrift(ctx, obj) {
+		if apierrors.IsConflict(err) && !opts.Force && m.onlyDrift(ctx, obj, owner) {
 			// The conflicting fields were edited by hand (an Update, not
 			// another applier): that is drift, and Git wins.
 			forced[i] = true
@@ -205,7 +214,7 @@ func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 				return
 			}
 		}
-		if !recreate[i] && m.applied.unchanged(ref, digest, dryRun[i], m.FieldOwner) {
+		if !recreate[i] && m.applied.unchanged(ref, digest, dryRun[i], owner) {
 			changes[i].Action = Unchanged // a no-op: no write request
 			return
 		}
@@ -219,7 +228,7 @@ func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 			changes[i].Action, changes[i].Err = Failed, err
 			return
 		}
-		m.applied.remember(ref, digest, applied, m.FieldOwner)
+		m.applied.remember(ref, digest, applied, owner)
 		changes[i].Action = actionOf(dryRun[i], applied)
 	})
 	if len(changes.Failures()) > 0 {
@@ -345,13 +354,13 @@ func (m *Manager) established(ctx context.Context, crd *unstructured.Unstructure
 // onlyDrift says whether no other applier (server-side apply manager) owns
 // fields of the live object, so a conflict can only be with fields someone
 // changed by an update: drift to correct, not another owner to respect.
-func (m *Manager) onlyDrift(ctx context.Context, obj *unstructured.Unstructured) bool {
+func (m *Manager) onlyDrift(ctx context.Context, obj *unstructured.Unstructured, owner string) bool {
 	live, err := m.live(ctx, obj)
 	if err != nil {
 		return false
 	}
 	for _, e := range live.GetManagedFields() {
-		if e.Operation == metav1.ManagedFieldsOperationApply && e.Manager != m.FieldOwner && e.Subresource == "" {
+		if e.Operation == metav1.ManagedFieldsOperationApply && e.Manager != owner && e.Subresource == "" {
 			return false
 		}
 	}

@@ -5,6 +5,8 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -27,8 +29,24 @@ import (
 	"github.com/configsync/configsync/source"
 )
 
-// FieldOwner is the server-side apply field manager of every object ConfigSync applies.
+// FieldOwner is the server-side apply field manager of what the operator
+// applies outside a ConfigSync (its CRD); each ConfigSync applies as
+// FieldOwnerFor(it).
 const FieldOwner = "configsync"
+
+// FieldOwnerFor is the field manager a ConfigSync applies with:
+// "configsync/<namespace>/<name>". Two ConfigSyncs rendering the same object
+// then conflict on its ownership labels, which the apply reports, instead
+// of taking the object from each other at every sync. Names too long for a
+// field manager (128 bytes) are shortened with a digest.
+func FieldOwnerFor(namespace, name string) string {
+	owner := FieldOwner + "/" + namespace + "/" + name
+	if len(owner) <= 128 {
+		return owner
+	}
+	sum := sha256.Sum256([]byte(owner))
+	return owner[:100] + "-" + hex.EncodeToString(sum[:8])
+}
 
 // DefaultRefreshInterval applies when a ConfigSync was stored without the
 // CRD's default (e.g. by an older CRD).

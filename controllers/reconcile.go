@@ -361,7 +361,9 @@ func (r *ConfigSyncReconciler) apply(ctx context.Context, run *syncRun) error {
 		return err
 	}
 	run.applier = applier
-	changes, err := applier.Apply(ctx, run.objs, apply.Options{Force: run.cs.Spec.Force, DefaultNamespace: run.cs.Namespace})
+	changes, err := applier.Apply(ctx, run.objs, apply.Options{
+		Force: run.cs.Spec.Force, DefaultNamespace: run.cs.Namespace, FieldOwner: FieldOwnerFor(run.cs.Namespace, run.cs.Name),
+	})
 	run.changes = changes
 	var setErr *apply.SetError
 	if errors.As(err, &setErr) {

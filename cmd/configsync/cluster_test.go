@@ -142,7 +142,7 @@ func applyRendered(t *testing.T, c client.Client, cs, src string) {
 		if obj.GetNamespace() == "" {
 			obj.SetNamespace(spec.Namespace)
 		}
-		if err := c.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("configsync")); err != nil {
+		if err := c.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(controllers.FieldOwnerFor(spec.Namespace, spec.Name))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -71,7 +71,7 @@ func (o *renderOptions) diff(ctx context.Context, out io.Writer) (bool, error) {
 		}
 		ref := apply.RefOf(obj)
 		desired.Add(configsv1.ObjectReference{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name})
-		changed, err := diffObject(ctx, c, obj, cs.Spec.Force, out)
+		changed, err := diffObject(ctx, c, obj, controllers.FieldOwnerFor(cs.Namespace, cs.Name), cs.Spec.Force, out)
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", ref, err)
 		}
@@ -93,7 +93,7 @@ func (o *renderOptions) diff(ctx context.Context, out io.Writer) (bool, error) {
 
 // diffObject dry-runs obj and prints the unified diff between the live
 // object and the dry-run result, both without server-managed fields.
-func diffObject(ctx context.Context, c client.Client, obj *unstructured.Unstructured, force bool, out io.Writer) (bool, error) {
+func diffObject(ctx context.Context, c client.Client, obj *unstructured.Unstructured, owner string, force bool, out io.Writer) (bool, error) {
 	live := &unstructured.Unstructured{}
 	live.SetGroupVersionKind(obj.GroupVersionKind())
 	err := c.Get(ctx, client.ObjectKeyFromObject(obj), live)
@@ -103,7 +103,7 @@ func diffObject(ctx context.Context, c client.Client, obj *unstructured.Unstruct
 		return false, err
 	}
 	merged := obj.DeepCopy()
-	opts := []client.ApplyOption{client.FieldOwner(controllers.FieldOwner), client.DryRunAll}
+	opts := []client.ApplyOption{client.FieldOwner(owner), client.DryRunAll}
 	if force {
 		opts = append(opts, client.ForceOwnership)
 	}
