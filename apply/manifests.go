@@ -44,6 +44,10 @@ func IsManifest(name string) bool {
 	return false
 }
 
+// MaxManifestBytes bounds a YAML or JSON file. etcd refuses objects over
+// about 1.5 MiB, so a bigger manifest file can only be a mistake or an attack.
+const MaxManifestBytes = 8 << 20
+
 // Decode reads every YAML or JSON file of the tree, in path order, as
 // Kubernetes objects. Multi-document files are split on "---"; empty
 // documents are skipped; a v1 List is expanded into its items. Files in which
@@ -54,7 +58,15 @@ func IsManifest(name string) bool {
 func Decode(t filetree.Tree) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, name := range t.Paths() {
-		if !IsManifest(name) || isPlainData(t[name]) {
+		if !IsManifest(name) {
+			continue
+		}
+		if len(t[name]) > MaxManifestBytes {
+			// Checked before parsing: a YAML parser needs many times the
+			// file's size in memory.
+			return nil, &ManifestError{File: name, Doc: 1, Err: fmt.Errorf("%d bytes: larger than %d, bigger than any object the apiserver stores", len(t[name]), MaxManifestBytes)}
+		}
+		if isPlainData(t[name]) {
 			continue
 		}
 		decoded, err := decodeFile(name, t[name])

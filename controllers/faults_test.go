@@ -63,3 +63,7 @@ func getConfigMap(g Gomega, ns, name string) *corev1.ConfigMap {
 	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, cm)).To(Succeed())
 	return cm
 }
+
+// minFaultCases is how many fault stories record a finding; the reliability
+// report is written only when all of them ran.
+const minFaultCases = 8

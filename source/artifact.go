@@ -60,7 +60,7 @@ func (a *Artifact) Load(p string, limits filetree.Limits) (filetree.Tree, error)
 	case errors.Is(err, filetree.ErrNotFound):
 		return nil, fail(ReasonPathNotFound, "path %q not found at %s", p, a.Revision())
 	case errors.Is(err, filetree.ErrTooLarge):
-		return nil, fail(ReasonInvalidPath, "path %q at %s: %w", p, a.Revision(), err)
+		return nil, fail(ReasonSourceTooLarge, "path %q at %s: %w", p, a.Revision(), err)
 	case err != nil:
 		// os.Root's "path escapes from parent" and the like.
 		return nil, fail(ReasonInvalidPath, "path %q at %s: %w", p, a.Revision(), err)

@@ -210,9 +210,10 @@ func (r *Repo) Commit(t T, files map[string]string, message string) string {
 			t.Fatalf("write %s: %v", name, err)
 		}
 		f.Close()
-		if _, err := wt.Add(name); err != nil {
-			t.Fatalf("add %s: %v", name, err)
-		}
+	}
+	// One add of everything: adding file by file is quadratic in go-git.
+	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		t.Fatalf("add: %v", err)
 	}
 	hash, err := wt.Commit(message, &git.CommitOptions{
 		AllowEmptyCommits: true,
