@@ -52,6 +52,7 @@ func refusePoison(req *admissionv1.AdmissionRequest) (bool, string) {
 // condition says so, and the bad commit is not retried at every interval.
 // A fixing commit syncs normally again.
 func TestRollbackOnFailedApply(t *testing.T) {
+	recordFault(t, "admission webhook refuses an apply that passed its dry-run", "rolled back to the last good revision; what the failed apply created is pruned")
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t)

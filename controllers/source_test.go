@@ -134,6 +134,7 @@ func TestRepositoryOverSSHWithKnownHosts(t *testing.T) {
 // says SourceUnreachable and the cluster keeps what it had; when the server
 // comes back, the new commit lands without anyone touching anything.
 func TestGitServerOutageIsRiddenOut(t *testing.T) {
+	recordFault(t, "Git server down", "SourceUnreachable, retried with backoff; nothing deleted; converges when back")
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t)

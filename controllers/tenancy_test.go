@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -25,6 +26,12 @@ import (
 // would, taking the ConfigSyncs labelled with shard.
 func startShard(t *testing.T, shard string, opts controllers.Options) {
 	t.Helper()
+	startShardStoppable(t, shard, opts)
+}
+
+// startShardStoppable is startShard with a stop function (idempotent).
+func startShardStoppable(t *testing.T, shard string, opts controllers.Options) (stop func()) {
+	t.Helper()
 	cacheOpts, err := controllers.CacheOptions(configsv1.LabelShardKey + "=" + shard)
 	if err != nil {
 		t.Fatal(err)
@@ -43,12 +50,17 @@ func startShard(t *testing.T, shard string, opts controllers.Options) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("shard manager: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("shard manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func inShard(cs *configsv1.ConfigSync, shard string) *configsv1.ConfigSync {

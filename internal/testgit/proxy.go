@@ -18,6 +18,22 @@ type Proxy struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	conns map[net.Conn]struct{}
+	// cutAfter, when positive, cuts each connection once that many bytes
+	// went from the server to the client: a server killed mid-transfer.
+	cutAfter int64
+}
+
+// CutAfter makes every connection die after n bytes of response; 0 turns
+// it off. Open connections (a client's keep-alive pool) are closed, so the
+// next request opens one that obeys.
+func (p *Proxy) CutAfter(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cutAfter = n
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
 }
 
 // NewProxy starts a proxy to the host:port of serverURL.
@@ -94,14 +110,19 @@ func (p *Proxy) forward(client net.Conn) {
 	}
 	p.mu.Lock()
 	p.conns[client], p.conns[server] = struct{}{}, struct{}{}
+	cut := p.cutAfter
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
+	pipe := func(dst net.Conn, src io.Reader) {
 		_, _ = io.Copy(dst, src)
 		done <- struct{}{}
 	}
+	var response io.Reader = server
+	if cut > 0 {
+		response = io.LimitReader(server, cut)
+	}
 	go pipe(server, client)
-	go pipe(client, server)
+	go pipe(client, response)
 	<-done
 	client.Close()
 	server.Close()

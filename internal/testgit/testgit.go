@@ -47,6 +47,7 @@ var _ T = testing.TB(nil)
 type Server struct {
 	*gittestserver.GitServer
 	uploadPacks atomic.Int64
+	bearer      atomic.Pointer[string]
 }
 
 // Options configure a Server.
@@ -72,7 +73,8 @@ func StartWith(t T, opts Options) *Server {
 	}
 	s.AddHTTPMiddlewares(s.countUploadPacks)
 	if opts.BearerToken != "" {
-		s.AddHTTPMiddlewares(requireBearer(opts.BearerToken))
+		s.SetBearerToken(opts.BearerToken)
+		s.AddHTTPMiddlewares(s.requireBearer)
 	}
 	if err := s.StartHTTP(); err != nil {
 		t.Fatalf("start git server: %v", err)
@@ -94,18 +96,22 @@ func (s *Server) countUploadPacks(next http.Handler) http.Handler {
 	})
 }
 
-func requireBearer(token string) gittestserver.HTTPMiddleware {
-	want := []byte("Bearer " + token)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="git"`)
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
+// SetBearerToken changes the token the server accepts (a server started
+// with Options.BearerToken): the old one is revoked at once.
+func (s *Server) SetBearerToken(token string) {
+	want := "Bearer " + token
+	s.bearer.Store(&want)
+}
+
+func (s *Server) requireBearer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(*s.bearer.Load())) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="git"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // SSHServer serves the repositories of a Server over SSH, accepting only
