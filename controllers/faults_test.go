@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
@@ -78,7 +79,7 @@ func getConfigMap(g Gomega, ns, name string) *corev1.ConfigMap {
 
 // minFaultCases is how many fault stories record a finding; the reliability
 // report is written only when all of them ran.
-const minFaultCases = 8
+const minFaultCases = 9
 
 // recordFault records the story's outcome in the reliability report when
 // the test ends: it survived the fault if every assertion held.
@@ -149,6 +150,7 @@ func TestCredentialsRevoked(t *testing.T) {
 	srv := testgit.StartWith(t, testgit.Options{BearerToken: "token-one"})
 	repo := srv.NewRepo(t, "app.git")
 	repo.Commit(t, map[string]string{"cm.yaml": configMap("creds-config", "blue")}, "first")
+	registerSecret("token-one", "token-two")
 	createSecret(t, ns, "creds", map[string]string{"bearerToken": "token-one"})
 	cs := withAuth(newConfigSync(ns, "app", repo.URL, ""), configsv1.AuthHTTPS, "creds")
 	cs.Spec.Prune = true
@@ -329,5 +331,47 @@ func TestManagerStoppedMidApply(t *testing.T) {
 		g.Expect(condition(cs, configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(cs.Status.Inventory).To(HaveLen(300))
 	}, timeout).Should(Succeed())
+	g.Expect(count()).To(Equal(300))
+}
+
+// Given a manager that reaches the apiserver through a proxy, applying 300
+// ConfigMaps: the apiserver goes away in the middle of the apply (every
+// connection cut and refused) and comes back three seconds later. The
+// manager converges by itself: every object applied, the inventory
+// complete, nothing deleted.
+func TestAPIServerUnreachableMidSync(t *testing.T) {
+	recordFault(t, "apiserver unreachable mid-sync, then back", "transient failures retried; converges; inventory complete; nothing deleted")
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	files := map[string]string{}
+	for i := range 300 {
+		files[sprintf("cm-%03d.yaml", i)] = configMap(sprintf("cm-%03d", i), "blue")
+	}
+	repo := testgit.Start(t).NewRepo(t, "big.git")
+	repo.Commit(t, files, "300 ConfigMaps")
+
+	proxy := testgit.NewProxy(t, restConfig.Host)
+	cfg := rest.CopyConfig(restConfig)
+	cfg.Host = proxy.URL(restConfig.Host)
+	startShardOn(t, cfg, "outage", controllers.Options{Workers: 1, ApplyConcurrency: 1, MinRetryDelay: 100 * time.Millisecond, MaxRetryDelay: time.Second})
+	cs := inShard(newConfigSync(ns, "big", repo.URL, ""), "outage")
+	cs.Spec.Prune = true
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+	count := func() int {
+		list := &corev1.ConfigMapList{}
+		g.Expect(k8s.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{configsv1.LabelName: "big"})).To(Succeed())
+		return len(list.Items)
+	}
+	g.Eventually(count, timeout, 10*time.Millisecond).Should(BeNumerically(">", 0))
+	proxy.Down()
+	t.Logf("apiserver cut off with %d of 300 applied", count())
+	time.Sleep(3 * time.Second)
+	proxy.Up()
+	g.Eventually(func(g Gomega) {
+		cs := getConfigSync(g, ns, "big")
+		g.Expect(condition(cs, configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(cs.Status.Inventory).To(HaveLen(300))
+	}, 60*time.Second).Should(Succeed())
 	g.Expect(count()).To(Equal(300))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -62,6 +63,7 @@ func TestSopsThenTemplateLandsDecryptedObjects(t *testing.T) {
 	repo.Commit(t, fixtureFiles(t, "sops-template/repo"), "billing config")
 	key, err := os.ReadFile("../testdata/e2e/sops-template/age.agekey")
 	g.Expect(err).NotTo(HaveOccurred())
+	registerSecret("pr0d-s3cret", strings.TrimSpace(lastLine(string(key))))
 	createSecret(t, ns, "sops-age", map[string]string{"billing.agekey": string(key)})
 	g.Expect(k8s.Create(ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "team-values"},

@@ -52,6 +52,7 @@ func TestPrivateRepositoryOverHTTPS(t *testing.T) {
 	repo := srv.NewRepo(t, "private.git")
 	sha := repo.Commit(t, map[string]string{"app.yaml": configMap("private-config", "blue")}, "first")
 
+	registerSecret("correct-horse-battery", "wrong-staple-4242")
 	createSecret(t, ns, "good-creds", map[string]string{"username": "deploy", "password": "correct-horse-battery"})
 	createSecret(t, ns, "bad-creds", map[string]string{"username": "deploy", "password": "wrong-staple-4242"})
 	g.Expect(k8s.Create(ctx, withAuth(newConfigSync(ns, "good", repo.URL, ""), configsv1.AuthHTTPS, "good-creds"))).To(Succeed())
@@ -111,7 +112,9 @@ func TestRepositoryOverSSHWithKnownHosts(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	wrongHost := strings.Fields(sshSrv.KnownHosts)[0] + " " + string(ssh.MarshalAuthorizedKey(otherPub))
 
-	createSecret(t, ns, "deploy-key", map[string]string{"identity": string(pem.EncodeToMemory(block)), "known_hosts": sshSrv.KnownHosts})
+	keyPEM := string(pem.EncodeToMemory(block))
+	registerSecret(strings.Split(keyPEM, "\n")[1]) // a line of the key's body
+	createSecret(t, ns, "deploy-key", map[string]string{"identity": keyPEM, "known_hosts": sshSrv.KnownHosts})
 	createSecret(t, ns, "wrong-host", map[string]string{"identity": string(pem.EncodeToMemory(block)), "known_hosts": wrongHost})
 	g.Expect(k8s.Create(ctx, withAuth(newConfigSync(ns, "ssh", url, ""), configsv1.AuthSSH, "deploy-key"))).To(Succeed())
 	g.Expect(k8s.Create(ctx, withAuth(newConfigSync(ns, "mitm", url, ""), configsv1.AuthSSH, "wrong-host"))).To(Succeed())

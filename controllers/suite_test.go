@@ -1,9 +1,12 @@
 package controllers_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +45,13 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	// Every log line of the manager goes to managerLogs, for the no-leak
+	// test; stderr gets them only when CONFIGSYNC_TEST_LOGS asks.
+	var sink io.Writer = &managerLogs
+	if os.Getenv("CONFIGSYNC_TEST_LOGS") != "" {
+		sink = io.MultiWriter(&managerLogs, os.Stderr)
+	}
+	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(sink), zap.Level(zapcore.DebugLevel)))
 	env, err := testenv.New()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -102,12 +111,24 @@ func runSuite(m *testing.M) int {
 	return code
 }
 
-// zapLevel keeps the manager quiet unless a test run asks for its logs.
-func zapLevel() zapcore.Level {
-	if os.Getenv("CONFIGSYNC_TEST_LOGS") != "" {
-		return zapcore.DebugLevel
-	}
-	return zapcore.ErrorLevel
+// managerLogs holds every line the manager logged during the suite.
+var managerLogs lockedBuffer
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // newNamespace creates a namespace for one test.

@@ -10,6 +10,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -32,11 +33,17 @@ func startShard(t *testing.T, shard string, opts controllers.Options) {
 // startShardStoppable is startShard with a stop function (idempotent).
 func startShardStoppable(t *testing.T, shard string, opts controllers.Options) (stop func()) {
 	t.Helper()
+	return startShardOn(t, restConfig, shard, opts)
+}
+
+// startShardOn starts the shard with cfg (say, through a proxy to the apiserver).
+func startShardOn(t *testing.T, cfg *rest.Config, shard string, opts controllers.Options) (stop func()) {
+	t.Helper()
 	cacheOpts, err := controllers.CacheOptions(configsv1.LabelShardKey + "=" + shard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: testScheme, Cache: cacheOpts,
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 	})

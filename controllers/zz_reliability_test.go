@@ -1,6 +1,8 @@
 package controllers_test
 
 import (
+	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -8,6 +10,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/common/expfmt"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/internal/testgit"
 )
 
 var updateReliability = flag.Bool("update-reliability", false, "rewrite docs/reliability.md from the fault and hostile-input suites")
@@ -31,6 +42,89 @@ func record(f finding) {
 	findings.rows = append(findings.rows, f)
 }
 
+var secrets struct {
+	sync.Mutex
+	values []string
+}
+
+// registerSecret names values the no-leak test must find nowhere.
+func registerSecret(values ...string) {
+	secrets.Lock()
+	defer secrets.Unlock()
+	secrets.values = append(secrets.values, values...)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// TestZZNoSecretLeaks runs after the suite synced with HTTPS passwords,
+// bearer tokens, SSH keys and SOPS-encrypted values (it syncs some itself
+// too), and searches every channel the operator reports through: the
+// manager's logs, every Event, every ConfigSync's status, and the metrics
+// endpoint's output.
+func TestZZNoSecretLeaks(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	const password, token = "leak-check-password-5519", "leak-check-token-8846"
+	registerSecret(password, token)
+	srv := testgit.StartWith(t, testgit.Options{Username: "deploy", Password: password})
+	repo := srv.NewRepo(t, "leak.git")
+	repo.Commit(t, map[string]string{"cm.yaml": configMap("leak-config", "blue")}, "first")
+	createSecret(t, ns, "good", map[string]string{"username": "deploy", "password": password})
+	createSecret(t, ns, "bad", map[string]string{"username": "deploy", "password": token})
+	g.Expect(k8s.Create(ctx, withAuth(newConfigSync(ns, "good", repo.URL, ""), configsv1.AuthHTTPS, "good"))).To(Succeed())
+	g.Expect(k8s.Create(ctx, withAuth(newConfigSync(ns, "bad", repo.URL, ""), configsv1.AuthHTTPS, "bad"))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(condition(getConfigSync(g, ns, "good"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(condition(getConfigSync(g, ns, "bad"), configsv1.ConditionReady).Reason).To(Equal(configsv1.ReasonAuthenticationFailed))
+	}, timeout).Should(Succeed())
+
+	events := &eventsv1.EventList{}
+	g.Expect(k8s.List(ctx, events)).To(Succeed())
+	var notes strings.Builder
+	for _, e := range events.Items {
+		notes.WriteString(e.Note + "\n")
+	}
+	list := &configsv1.ConfigSyncList{}
+	g.Expect(k8s.List(ctx, list)).To(Succeed())
+	var statuses strings.Builder
+	for _, cs := range list.Items {
+		b, _ := json.Marshal(cs.Status)
+		statuses.Write(b)
+	}
+	families, err := ctrlmetrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	var metricsText strings.Builder
+	for _, f := range families {
+		_, _ = expfmt.MetricFamilyToText(&metricsText, f)
+	}
+	channels := map[string]string{"logs": managerLogs.String(), "Events": notes.String(), "status": statuses.String(), "metrics": metricsText.String()}
+	secrets.Lock()
+	values := append([]string(nil), secrets.values...)
+	secrets.Unlock()
+	for _, name := range []string{"logs", "Events", "status", "metrics"} {
+		text := channels[name]
+		var found []string
+		for _, v := range values {
+			if v != "" && strings.Contains(text, v) {
+				found = append(found, v[:min(4, len(v))]+"…")
+			}
+		}
+		record(finding{Suite: "secret leaks", Case: name, Want: sprintf("none of the %d secret values", len(values)),
+			Got: sprintf("%d found", len(found)), Pass: len(found) == 0})
+		t.Logf("%s: searched %d KiB", name, len(text)>>10)
+		if len(found) > 0 {
+			t.Errorf("%s contain secret values starting %v", name, found)
+		}
+	}
+	if len(channels["logs"]) == 0 || len(channels["Events"]) == 0 || len(channels["metrics"]) == 0 {
+		t.Fatal("a channel is empty: the search proves nothing")
+	}
+}
+
 // TestZZReliabilityReport runs last (files run in name order) and renders
 // the findings of the fault and hostile-input suites into
 // docs/reliability.md: with -update-reliability it writes the file,
@@ -43,7 +137,7 @@ func TestZZReliabilityReport(t *testing.T) {
 	for _, r := range rows {
 		suites[r.Suite]++
 	}
-	if suites["hostile input"] < minHostileCases || suites["fault"] < minFaultCases {
+	if suites["hostile input"] < minHostileCases || suites["fault"] < minFaultCases || suites["secret leaks"] == 0 {
 		t.Skipf("the suites ran partly (%v): no report", suites)
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
@@ -90,8 +184,9 @@ itself once a fault clears; every bad input gets a clear reason and message;
 the manager stays up with bounded memory; no secret value leaks.
 
 `)
-	fmt.Fprintf(&b, "| | |\n|---|---|\n| faults survived | %d of %d |\n| hostile inputs tried | %d |\n| cases passing | %d of %d |\n| objects applied from bad input | %d |\n| objects lost | %d |\n\n",
-		countPass(rows, "fault"), bySuite["fault"], bySuite["hostile input"], passed, len(rows), applied, lost)
+	fmt.Fprintf(&b, "| | |\n|---|---|\n| faults survived | %d of %d |\n| hostile inputs tried | %d, %d handled as promised |\n| objects applied from bad input | %d |\n| objects lost | %d |\n| secret values found in logs, Events, status, metrics | %d channels of %d clean |\n| all cases passing | %d of %d |\n\n",
+		countPass(rows, "fault"), bySuite["fault"], bySuite["hostile input"], countPass(rows, "hostile input"), applied, lost,
+		countPass(rows, "secret leaks"), bySuite["secret leaks"], passed, len(rows))
 	suite := ""
 	for _, r := range rows {
 		if r.Suite != suite {
