@@ -50,9 +50,22 @@ envtest-path: ## Print the folder holding kube-apiserver and etcd (builds them o
 ##@ Test
 
 .PHONY: test
-test: verify vet ## Run every test against a real kube-apiserver, etcd, Git servers and the reference CLIs.
+test: verify vet ## Run every test against a real kube-apiserver, etcd, Git servers and the reference CLIs, then each fuzz target briefly.
 	assets="$$(hack/control-plane.sh)" && tools="$$(hack/reference-tools.sh)" && \
 	  KUBEBUILDER_ASSETS="$$assets" CONFIGSYNC_REFERENCE_TOOLS="$$tools" go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+# Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME.
+FUZZ_TARGETS = ./apply:FuzzDecode ./renderers:FuzzTemplate ./receiver:FuzzEvents ./source:FuzzNormalizeURL
+FUZZTIME ?= 2m
+TEST_FUZZTIME ?= 15s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 2m; make test runs each for 15s).
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+	  go test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 ##@ Build and run
 
