@@ -237,10 +237,11 @@ func bitbucketEvent(h http.Header, body []byte) (*Push, error) {
 		for _, c := range p.Changes {
 			branches = append(branches, branchOf(c.RefID)...)
 		}
+		urls = nonEmpty(urls...)
 		if len(urls) == 0 {
 			return nil, errMalformed{errors.New("push without repository clone links")}
 		}
-		return &Push{RepoURLs: nonEmpty(urls...), Branches: branches}, nil
+		return &Push{RepoURLs: urls, Branches: branches}, nil
 	}
 	return nil, errIgnored
 }

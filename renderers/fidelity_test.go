@@ -28,7 +28,7 @@ var (
 // referenceTools returns the folder of the reference CLIs, built from the Go
 // module proxy at the library versions by hack/reference-tools.sh (cached
 // outside the clone). CONFIGSYNC_REFERENCE_TOOLS overrides it.
-func referenceTools(t *testing.T) string {
+func referenceTools(t testing.TB) string {
 	t.Helper()
 	toolsOnce.Do(func() {
 		if dir := os.Getenv("CONFIGSYNC_REFERENCE_TOOLS"); dir != "" {
@@ -46,7 +46,7 @@ func referenceTools(t *testing.T) string {
 	return toolsDir
 }
 
-func runTool(t *testing.T, dir string, env []string, name string, args ...string) []byte {
+func runTool(t testing.TB, dir string, env []string, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(referenceTools(t), name), args...)
 	cmd.Dir = dir
@@ -94,57 +94,24 @@ func TestFidelity(t *testing.T) {
 				t.Fatalf("render: %v", err)
 			}
 			step := c.Render[0]
-			switch {
-			case step.Helm != nil:
-				args := []string{"template", step.Helm.ReleaseName, step.Helm.Chart, "--include-crds", "--no-hooks"}
-				if step.Helm.Namespace != "" {
-					args = append(args, "--namespace", step.Helm.Namespace)
-				}
-				for _, f := range step.Helm.ValuesFiles {
-					args = append(args, "-f", f)
-				}
-				if step.Helm.Values != nil {
-					vals := filepath.Join(t.TempDir(), "values.json")
-					if err := os.WriteFile(vals, step.Helm.Values.Raw, 0o644); err != nil {
+			for _, cmd := range referenceCommands(t, c, name, tree, out) {
+				want := runTool(t, dir, cmd.env, cmd.tool, cmd.args...)
+				switch {
+				case step.Helm != nil:
+					assertSameObjects(t, out[renderers.HelmOutput], want)
+				case step.Kustomize != nil:
+					assertSameObjects(t, out[renderers.KustomizeOutput], want)
+				case step.Jsonnet != nil:
+					got, err := (&renderers.Jsonnet{Step: *step.Jsonnet}).Evaluate(tree)
+					if err != nil {
 						t.Fatal(err)
 					}
-					args = append(args, "-f", vals)
-				}
-				want := runTool(t, dir, nil, "helm", args...)
-				assertSameObjects(t, out[renderers.HelmOutput], want)
-			case step.Kustomize != nil:
-				want := runTool(t, dir, nil, "kustomize", "build", step.Kustomize.Path)
-				assertSameObjects(t, out[renderers.KustomizeOutput], want)
-			case step.Jsonnet != nil:
-				var args []string
-				for _, p := range step.Jsonnet.JPath {
-					args = append(args, "-J", p)
-				}
-				for k, v := range step.Jsonnet.ExtVars {
-					args = append(args, "--ext-str", k+"="+v)
-				}
-				for k, v := range step.Jsonnet.TLAs {
-					args = append(args, "--tla-str", k+"="+v)
-				}
-				want := runTool(t, dir, nil, "jsonnet", append(args, step.Jsonnet.Entrypoint)...)
-				got, err := (&renderers.Jsonnet{Step: *step.Jsonnet}).Evaluate(tree)
-				if err != nil {
-					t.Fatal(err)
-				}
-				assertSameJSON(t, []byte(got), want)
-			case step.Sops != nil:
-				env := sopsEnv(t, c, name)
-				for _, file := range tree.Paths() {
-					if bytes.Equal(out[file], tree[file]) {
-						continue // not encrypted: passed through, and sops -d refuses it
-					}
-					want := runTool(t, dir, env, "sops", "--decrypt", file)
-					if !bytes.Equal(out[file], want) {
-						t.Fatalf("%s differs from sops -d:\n--- ours\n%s\n--- sops -d\n%s", file, out[file], want)
+					assertSameJSON(t, []byte(got), want)
+				case step.Sops != nil:
+					if !bytes.Equal(out[cmd.file], want) {
+						t.Fatalf("%s differs from sops -d:\n--- ours\n%s\n--- sops -d\n%s", cmd.file, out[cmd.file], want)
 					}
 				}
-			default:
-				t.Fatalf("no reference tool for step %s", renderers.KindOf(step))
 			}
 		})
 	}
@@ -153,9 +120,69 @@ func TestFidelity(t *testing.T) {
 	}
 }
 
+// referenceCommand is one run of a reference CLI on a case's input folder.
+type referenceCommand struct {
+	tool string
+	args []string
+	env  []string
+	file string // sops: the file it decrypts
+}
+
+// referenceCommands are the CLI runs that render what the case's single step
+// renders in-process: helm template, kustomize build, jsonnet, or one sops -d
+// per encrypted file (out is our render, to tell which files were encrypted).
+func referenceCommands(t testing.TB, c goldenCase, name string, tree, out filetree.Tree) []referenceCommand {
+	t.Helper()
+	step := c.Render[0]
+	switch {
+	case step.Helm != nil:
+		args := []string{"template", step.Helm.ReleaseName, step.Helm.Chart, "--include-crds", "--no-hooks"}
+		if step.Helm.Namespace != "" {
+			args = append(args, "--namespace", step.Helm.Namespace)
+		}
+		for _, f := range step.Helm.ValuesFiles {
+			args = append(args, "-f", f)
+		}
+		if step.Helm.Values != nil {
+			vals := filepath.Join(t.TempDir(), "values.json")
+			if err := os.WriteFile(vals, step.Helm.Values.Raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "-f", vals)
+		}
+		return []referenceCommand{{tool: "helm", args: args}}
+	case step.Kustomize != nil:
+		return []referenceCommand{{tool: "kustomize", args: []string{"build", step.Kustomize.Path}}}
+	case step.Jsonnet != nil:
+		var args []string
+		for _, p := range step.Jsonnet.JPath {
+			args = append(args, "-J", p)
+		}
+		for k, v := range step.Jsonnet.ExtVars {
+			args = append(args, "--ext-str", k+"="+v)
+		}
+		for k, v := range step.Jsonnet.TLAs {
+			args = append(args, "--tla-str", k+"="+v)
+		}
+		return []referenceCommand{{tool: "jsonnet", args: append(args, step.Jsonnet.Entrypoint)}}
+	case step.Sops != nil:
+		env := sopsEnv(t, c, name)
+		var cmds []referenceCommand
+		for _, file := range tree.Paths() {
+			if bytes.Equal(out[file], tree[file]) {
+				continue // not encrypted: passed through, and sops -d refuses it
+			}
+			cmds = append(cmds, referenceCommand{tool: "sops", args: []string{"--decrypt", file}, env: env, file: file})
+		}
+		return cmds
+	}
+	t.Fatalf("no reference tool for step %s", renderers.KindOf(step))
+	return nil
+}
+
 // sopsEnv points sops at the case's keys: an age key file, or a throwaway
 // GnuPG home holding the PGP key.
-func sopsEnv(t *testing.T, c goldenCase, name string) []string {
+func sopsEnv(t testing.TB, c goldenCase, name string) []string {
 	t.Helper()
 	dir, _ := filepath.Abs(filepath.Join(goldenDir, name))
 	var env []string

@@ -34,7 +34,7 @@ type goldenCase struct {
 
 const goldenDir = "../testdata/renderers"
 
-func loadCase(t *testing.T, name string) (goldenCase, renderers.Inputs, filetree.Tree) {
+func loadCase(t testing.TB, name string) (goldenCase, renderers.Inputs, filetree.Tree) {
 	t.Helper()
 	dir := filepath.Join(goldenDir, name)
 	raw, err := os.ReadFile(filepath.Join(dir, "case.yaml"))
@@ -63,7 +63,7 @@ func loadCase(t *testing.T, name string) (goldenCase, renderers.Inputs, filetree
 	return c, in, tree
 }
 
-func readFile(t *testing.T, name string) []byte {
+func readFile(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(name)
 	if err != nil {
@@ -72,7 +72,7 @@ func readFile(t *testing.T, name string) []byte {
 	return b
 }
 
-func goldenCases(t *testing.T) []string {
+func goldenCases(t testing.TB) []string {
 	t.Helper()
 	entries, err := os.ReadDir(goldenDir)
 	if err != nil {
