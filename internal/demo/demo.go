@@ -72,7 +72,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		o.Timeout = 2 * time.Minute
 	}
 	d := &demo{Options: o, outcome: &Outcome{}}
-	defer d.cleanup()
+	defer d.Close()
 	if err := d.run(ctx); err != nil {
 		return d.outcome, err
 	}
@@ -85,9 +85,10 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 
 type demo struct {
 	Options
-	outcome  *Outcome
-	cleanups []func()
-	k8s      client.Client
+	// Standalone is the demo's testgit.T and its list of clean-ups.
+	testgit.Standalone
+	outcome *Outcome
+	k8s     client.Client
 }
 
 func (d *demo) say(format string, args ...any) {
@@ -98,38 +99,14 @@ func (d *demo) step(format string, args ...any) {
 	fmt.Fprintf(d.Out, "\n==> "+format+"\n", args...)
 }
 
-// Cleanup runs the clean-ups in reverse order; it is the demo's testgit.T.
-func (d *demo) Cleanup(f func()) { d.cleanups = append(d.cleanups, f) }
-func (d *demo) cleanup() {
-	for i := len(d.cleanups) - 1; i >= 0; i-- {
-		d.cleanups[i]()
-	}
-}
-
-// The demo's Git server reports failures by panicking with a demoError,
-// which run turns back into an error.
-type demoError struct{ err error }
-
-func (d *demo) Helper()                      {}
-func (d *demo) Fatal(args ...any)            { panic(demoError{fmt.Errorf("%s", fmt.Sprint(args...))}) }
-func (d *demo) Fatalf(f string, args ...any) { panic(demoError{fmt.Errorf(f, args...)}) }
-func (d *demo) TempDir() string {
-	dir, err := os.MkdirTemp("", "configsync-demo-")
-	if err != nil {
-		d.Fatal(err)
-	}
-	d.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
-}
-
 func (d *demo) run(ctx context.Context) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			de, ok := r.(demoError)
+			fe, ok := r.(*testgit.FatalError)
 			if !ok {
 				panic(r)
 			}
-			err = de.err
+			err = fe.Err
 		}
 	}()
 	cfg, err := d.cluster()

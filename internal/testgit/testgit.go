@@ -10,6 +10,7 @@ package testgit
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -285,4 +286,35 @@ func (r *Repo) Link(t T, name, target string) {
 	if _, err := wt.Add(name); err != nil {
 		t.Fatalf("add %s: %v", name, err)
 	}
+}
+
+// Standalone is a T for programs that serve repositories outside a test
+// (the benchmarks): Fatal panics with a *FatalError, Cleanup collects
+// functions that Close runs in reverse.
+type Standalone struct{ cleanups []func() }
+
+// FatalError is what Standalone's Fatal panics with.
+type FatalError struct{ Err error }
+
+func (e *FatalError) Error() string { return e.Err.Error() }
+
+func (s *Standalone) Helper()                      {}
+func (s *Standalone) Fatal(args ...any)            { panic(&FatalError{errors.New(fmt.Sprint(args...))}) }
+func (s *Standalone) Fatalf(f string, args ...any) { panic(&FatalError{fmt.Errorf(f, args...)}) }
+func (s *Standalone) Cleanup(f func())             { s.cleanups = append(s.cleanups, f) }
+func (s *Standalone) TempDir() string {
+	dir, err := os.MkdirTemp("", "configsync-git-")
+	if err != nil {
+		s.Fatal(err)
+	}
+	s.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+// Close runs the clean-ups, newest first.
+func (s *Standalone) Close() {
+	for i := len(s.cleanups) - 1; i >= 0; i-- {
+		s.cleanups[i]()
+	}
+	s.cleanups = nil
 }
