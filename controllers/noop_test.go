@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +18,7 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/testgit"
+	"github.com/configsync/configsync/source"
 )
 
 // writeRequests reads the apiserver's own request counter: every request
@@ -69,15 +71,32 @@ func TestNoOpResyncWritesNothingAndDriftIsCorrected(t *testing.T) {
 		g.Expect(getConfigSync(g, ns, "app").Status.AppliedTargets).To(BeEquivalentTo(10))
 	}, timeout).Should(Succeed())
 
-	// Another test may be writing ConfigMaps meanwhile: run the resyncs
-	// until a round sees no other writer, which proves ours wrote nothing.
+	// A push event makes it resync without any write of its own (no
+	// annotation): neither the objects nor the ConfigSync's status may be
+	// written. Other tests may write meanwhile: run rounds until one sees
+	// no other writer, which proves ours wrote nothing.
+	repos := map[string]bool{source.NormalizeURL(repo.URL): true}
+	// The first resync after the sync that created everything is the one
+	// that would notice "0 created, 10 unchanged": the ConfigSync's
+	// resourceVersion proves its status was not written.
+	rv := getConfigSync(g, ns, "app").ResourceVersion
+	done := reconciles(g)
+	_, err := reconciler.TriggerPush(ctx, repos, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func() float64 { return reconciles(g) }, timeout).Should(BeNumerically(">", done))
+	g.Consistently(func(g Gomega) {
+		g.Expect(getConfigSync(g, ns, "app").ResourceVersion).To(Equal(rv))
+	}, time.Second, 100*time.Millisecond).Should(Succeed())
 	g.Eventually(func(g Gomega) {
-		before := writeRequests(g, "configmaps")
+		before := writeRequests(g, "configmaps") + writeRequests(g, "configsyncs")
 		for range 3 {
-			requestReconcile(t, ns, "app")
-			waitForHandledRequest(g, ns, "app")
+			done := reconciles(g)
+			n, err := reconciler.TriggerPush(ctx, repos, nil)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(n).To(Equal(1))
+			g.Eventually(func() float64 { return reconciles(g) }, timeout).Should(BeNumerically(">", done))
 		}
-		g.Expect(writeRequests(g, "configmaps") - before).To(BeZero())
+		g.Expect(writeRequests(g, "configmaps") + writeRequests(g, "configsyncs") - before).To(BeZero())
 	}, timeout).Should(Succeed())
 
 	cm := &corev1.ConfigMap{}
@@ -134,4 +153,13 @@ func TestConflictWithAnotherApplierIsReportedUnlessForced(t *testing.T) {
 		g.Expect(configMapData(g, ns, "shared")).To(HaveKeyWithValue("color", "blue"))
 		g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout).Should(Succeed())
+}
+
+// reconciles is how many reconciles the suite's controller has finished.
+func reconciles(g Gomega) float64 {
+	total := 0.0
+	for _, m := range series(g, "controller_runtime_reconcile_total", map[string]string{"controller": "configsync"}) {
+		total += m.GetCounter().GetValue()
+	}
+	return total
 }

@@ -482,7 +482,7 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 	cs.Status.ObservedGeneration = cs.Generation
 	cs.Status.SourceRevision = rev
 	cs.Status.SourcePath = cs.Spec.Source.Git.Path
-	cs.Status.Targets, cs.Status.AppliedTargets = targetStatuses(run.changes)
+	cs.Status.Targets, cs.Status.AppliedTargets = keepApplied(cs.Status.Targets, run.changes)
 	cs.Status.Inventory = run.inventory.List()
 	digest := digestOf(run.objs)
 	result, reason := configsv1.HistorySucceeded, configsv1.ReasonSucceeded
@@ -491,8 +491,10 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 	}
 	recordHistory(cs, run.artifact.Commit, digest, result, time.Since(run.started))
 
-	msg := fmt.Sprintf("applied revision %s: %d object(s), %d created, %d configured, %d unchanged",
-		rev, len(run.changes), counts[apply.Created], counts[apply.Configured], counts[apply.Unchanged])
+	// The condition says nothing that differs between two syncs of the same
+	// revision (such as how many objects this one changed), so that a
+	// resync that changes nothing writes no status; the Event has the counts.
+	msg := fmt.Sprintf("applied revision %s: %d object(s)", rev, len(run.changes))
 	if reason == configsv1.ReasonRolledBack {
 		msg = "rolled back (spec.rollback.toRevision holds it): " + msg
 	}
@@ -519,7 +521,8 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 			eventReason = configsv1.ReasonRolledBack
 		}
 		if run.rolledBackFrom == "" { // recordAutoRollback told its own story
-			r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, eventReason, "Sync", "%s", msg)
+			r.Recorder.Eventf(cs, nil, corev1.EventTypeNormal, eventReason, "Sync", "%s (%d created, %d configured, %d unchanged)",
+				msg, counts[apply.Created], counts[apply.Configured], counts[apply.Unchanged])
 		}
 		return
 	}
@@ -569,6 +572,23 @@ func eventReason(conditionReason string) string {
 	default: // the source's reasons
 		return configsv1.ReasonFetchFailed
 	}
+}
+
+// keepApplied is targetStatuses for a successful sync: a target that was
+// Applied and is now Unchanged stays Applied (it still is), so a resync that
+// changes nothing leaves the status as it was.
+func keepApplied(previous []configsv1.TargetStatus, changes apply.ChangeSet) ([]configsv1.TargetStatus, int32) {
+	out, applied := targetStatuses(changes)
+	was := map[string]configsv1.TargetResult{}
+	for _, ts := range previous {
+		was[ts.APIVersion+"/"+ts.Kind+"/"+ts.Namespace+"/"+ts.Name] = ts.Result
+	}
+	for i, ts := range out {
+		if ts.Result == configsv1.TargetUnchanged && was[ts.APIVersion+"/"+ts.Kind+"/"+ts.Namespace+"/"+ts.Name] == configsv1.TargetApplied {
+			out[i].Result = configsv1.TargetApplied
+		}
+	}
+	return out, applied
 }
 
 func targetStatuses(changes apply.ChangeSet) ([]configsv1.TargetStatus, int32) {

@@ -33,7 +33,7 @@ func NormalizeURL(raw string) string {
 		host, path = m[1], m[2]
 	} else {
 		u, err := url.Parse(raw)
-		if err != nil || u.Hostname() == "" {
+		if err != nil || u.Scheme == "" || u.Hostname() == "" {
 			return ""
 		}
 		host = u.Hostname()
@@ -48,7 +48,7 @@ func NormalizeURL(raw string) string {
 	path = strings.Trim(path, "/")
 	path = strings.TrimSuffix(path, ".git")
 	path = strings.TrimSuffix(path, "/")
-	if path == "" {
+	if path == "" || strings.Contains(path, "://") { // no repository is named like a URL
 		return ""
 	}
 	return strings.ToLower(host) + "/" + path

@@ -1,0 +1,633 @@
+// Command bench is `make bench`: it starts the test control plane, a Git
+// server and the operator (the real cmd/manager binary, as its own process,
+// so its CPU and memory can be measured), runs the scenarios of
+// docs/benchmarks.md next to their baselines in the same run, and writes
+// the table. N is a flag, so anyone can run it bigger.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/internal/testenv"
+	"github.com/configsync/configsync/internal/testgit"
+	"github.com/configsync/configsync/receiver"
+)
+
+type config struct {
+	n, objects, big, pushes, workers, applyConc int
+	curve                                       []int
+	out, renderResults                          string
+}
+
+func main() {
+	var c config
+	var curve string
+	flag.IntVar(&c.n, "n", 1000, "ConfigSyncs in the mass sync")
+	flag.IntVar(&c.objects, "objects", 10, "objects per ConfigSync")
+	flag.IntVar(&c.big, "big", 5000, "objects in the big set")
+	flag.IntVar(&c.pushes, "pushes", 100, "commits announced by webhook")
+	flag.IntVar(&c.workers, "concurrent", 8, "the manager's --concurrent")
+	flag.IntVar(&c.applyConc, "apply-concurrency", 8, "the manager's --apply-concurrency")
+	flag.StringVar(&curve, "curve", "100,300", "ConfigSync counts of the scaling curve (the mass sync adds n)")
+	flag.StringVar(&c.out, "out", "docs/benchmarks.md", "where to write the results")
+	flag.StringVar(&c.renderResults, "render-results", "", "output of go test -bench BenchmarkRender to include")
+	flag.Parse()
+	for _, s := range strings.Split(curve, ",") {
+		if v, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && v > 0 {
+			c.curve = append(c.curve, v)
+		}
+	}
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// bench holds the environment every scenario shares.
+type bench struct {
+	config
+	git        *testgit.Server
+	standalone *testgit.Standalone
+	k8s        client.Client
+	rest       *rest.Config
+	kubeconfig string
+	managerBin string
+	tmp        string
+	rows       []string
+	notes      []string
+}
+
+func run(c config) (err error) {
+	b := &bench{config: c, standalone: &testgit.Standalone{}}
+	defer b.standalone.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			fe, ok := r.(*testgit.FatalError)
+			if !ok {
+				panic(r)
+			}
+			err = fe.Err
+		}
+	}()
+	if err := b.setUp(); err != nil {
+		return err
+	}
+	steps := []func() error{b.massSyncAndNoOp, b.bigSet, b.pushLatency, b.scalingCurve}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return b.write()
+}
+
+func (b *bench) setUp() error {
+	b.tmp = b.standalone.TempDir()
+	log("building the manager")
+	b.managerBin = filepath.Join(b.tmp, "manager")
+	build := exec.Command("go", "build", "-o", b.managerBin, "./cmd/manager")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build the manager: %w", err)
+	}
+	log("starting the control plane")
+	env, err := testenv.New()
+	if err != nil {
+		return err
+	}
+	if b.rest, err = env.Start(); err != nil {
+		return err
+	}
+	b.standalone.Cleanup(func() { _ = env.Stop() })
+	// Room for the load: the default client limits would measure themselves.
+	b.rest.QPS, b.rest.Burst = 1000, 2000
+	if b.k8s, err = client.New(b.rest, client.Options{Scheme: env.Scheme}); err != nil {
+		return err
+	}
+	user, err := env.AddUser(envtest.User{Name: "bench", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	b.kubeconfig = filepath.Join(b.tmp, "kubeconfig")
+	if err := os.WriteFile(b.kubeconfig, data, 0o600); err != nil {
+		return err
+	}
+	b.git = testgit.Start(b.standalone)
+	return nil
+}
+
+// manager is the operator running as its own process.
+type manager struct {
+	cmd     *exec.Cmd
+	webhook string
+}
+
+func (b *bench) startManager(name string) (*manager, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	m := &manager{webhook: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	m.cmd = exec.Command(b.managerBin, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		fmt.Sprintf("--webhook-bind-address=127.0.0.1:%d", port), "--webhook-secret=default/bench-webhook",
+		fmt.Sprintf("--concurrent=%d", b.workers), fmt.Sprintf("--apply-concurrency=%d", b.applyConc),
+		"--cache-dir="+filepath.Join(b.tmp, "cache-"+name), "--zap-log-level=error")
+	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+b.kubeconfig)
+	m.cmd.Stderr = os.Stderr
+	if err := m.cmd.Start(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *manager) stop() {
+	_ = m.cmd.Process.Signal(os.Interrupt)
+	_ = m.cmd.Wait()
+}
+
+// usage reads the manager's CPU seconds and peak RSS from /proc.
+func (m *manager) usage() (cpu time.Duration, peakRSS int64) {
+	pid := m.cmd.Process.Pid
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		fields := strings.Fields(string(stat)[strings.LastIndex(string(stat), ")")+2:])
+		utime, _ := strconv.ParseInt(fields[11], 10, 64)
+		stime, _ := strconv.ParseInt(fields[12], 10, 64)
+		cpu = time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	}
+	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, line := range strings.Split(string(status), "\n") {
+			if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				peakRSS = kb << 10
+			}
+		}
+	}
+	return cpu, peakRSS
+}
+
+// fleet commits n apps of objs ConfigMaps each to a repository.
+func (b *bench) fleet(name string, n, objs int) (*testgit.Repo, error) {
+	repo := b.git.NewRepo(b.standalone, name+".git")
+	files := map[string]string{}
+	for i := range n {
+		for j := range objs {
+			files[fmt.Sprintf("apps/%04d/cm-%02d.yaml", i, j)] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s-%04d-%02d\ndata:\n  value: \"%d\"\n", name, i, j, j)
+		}
+	}
+	repo.Commit(b.standalone, files, name)
+	return repo, nil
+}
+
+func (b *bench) namespace(name string) error {
+	return client.IgnoreAlreadyExists(b.k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))
+}
+
+// createConfigSyncs creates n ConfigSyncs, one per app folder of repo.
+func (b *bench) createConfigSyncs(ns string, repo *testgit.Repo, n int) error {
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(32)
+	for i := range n {
+		g.Go(func() error {
+			cs := &configsv1.ConfigSync{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("app-%04d", i)},
+				Spec: configsv1.ConfigSyncSpec{
+					Source:          configsv1.Source{Git: configsv1.GitSource{RepoURL: repo.URL, Branch: "main", Path: fmt.Sprintf("apps/%04d", i)}},
+					RefreshInterval: &metav1.Duration{Duration: time.Hour},
+				},
+			}
+			return b.k8s.Create(ctx, cs)
+		})
+	}
+	return g.Wait()
+}
+
+// waitReady polls until every ConfigSync of ns is Ready at the repo's head.
+func (b *bench) waitReady(ns string, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		list := &configsv1.ConfigSyncList{}
+		if err := b.k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		ready := 0
+		for _, cs := range list.Items {
+			if c := apimeta.FindStatusCondition(cs.Status.Conditions, configsv1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue {
+				ready++
+			}
+		}
+		if ready >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d ConfigSyncs Ready after %s", ready, n, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// baseline server-side-applies n*objs ConfigMaps with a bare client and
+// the manager's total concurrency: the apiserver's own speed.
+func (b *bench) baseline(ns string, n, objs int) (time.Duration, error) {
+	if err := b.namespace(ns); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(b.workers * b.applyConc)
+	for i := range n {
+		for j := range objs {
+			g.Go(func() error {
+				cm := &unstructured.Unstructured{}
+				cm.SetAPIVersion("v1")
+				cm.SetKind("ConfigMap")
+				cm.SetNamespace(ns)
+				cm.SetName(fmt.Sprintf("base-%04d-%02d", i, j))
+				_ = unstructured.SetNestedField(cm.Object, strconv.Itoa(j), "data", "value")
+				return b.k8s.Apply(ctx, client.ApplyConfigurationFromUnstructured(cm), client.FieldOwner("baseline"))
+			})
+		}
+	}
+	err := g.Wait()
+	return time.Since(start), err
+}
+
+// writeRequests counts the apiserver's non-dry-run write requests so far,
+// in all and by verb and resource.
+func (b *bench) writeRequests() (float64, error) {
+	total, _, err := b.writeRequestsBy()
+	return total, err
+}
+
+func (b *bench) writeRequestsBy() (float64, map[string]float64, error) {
+	by := map[string]float64{}
+	cs, err := kubernetes.NewForConfig(b.rest)
+	if err != nil {
+		return 0, nil, err
+	}
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(string(raw)))
+	if err != nil {
+		return 0, nil, err
+	}
+	total := 0.0
+	for _, m := range families["apiserver_request_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		switch labels["verb"] {
+		case "APPLY", "PATCH", "POST", "PUT", "DELETE":
+			if labels["dry_run"] == "" {
+				total += m.GetCounter().GetValue()
+				by[labels["verb"]+" "+labels["resource"]+"/"+labels["subresource"]] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total, by, nil
+}
+
+func (b *bench) row(scenario, ours, baseline, ratio, target string) {
+	b.rows = append(b.rows, fmt.Sprintf("| %s | %s | %s | %s | %s |", scenario, ours, baseline, ratio, target))
+}
+
+func (b *bench) massSyncAndNoOp() error {
+	log("mass sync: %d ConfigSyncs x %d objects", b.n, b.objects)
+	repo, err := b.fleet("mass", b.n, b.objects)
+	if err != nil {
+		return err
+	}
+	base, err := b.baseline("bench-mass-baseline", b.n, b.objects)
+	if err != nil {
+		return err
+	}
+	took, m, err := b.syncFleet("bench-mass", repo, b.n)
+	if err != nil {
+		return err
+	}
+	defer m.stop()
+	_, rss := m.usage()
+	b.row(fmt.Sprintf("1. mass sync: %d ConfigSyncs x %d objects, creation to all Ready", b.n, b.objects),
+		took.Round(time.Millisecond).String(), base.Round(time.Millisecond).String()+" (bare SSA)", fmt.Sprintf("%.2fx", took.Seconds()/base.Seconds()), "within 1.5x; under 60 s")
+	b.row("   manager peak RSS", mib(rss), "", "", "under 200 MiB")
+
+	log("no-op resync of all %d", b.n)
+	writesBefore, byBefore, err := b.writeRequestsBy()
+	if err != nil {
+		return err
+	}
+	cpuBefore, _ := m.usage()
+	start := time.Now()
+	triggered, err := b.push(m, repo.URL)
+	if err != nil {
+		return err
+	}
+	if err := b.waitIdle(m, cpuBefore); err != nil {
+		return err
+	}
+	took = time.Since(start)
+	cpuAfter, _ := m.usage()
+	writesAfter, byAfter, err := b.writeRequestsBy()
+	if err != nil {
+		return err
+	}
+	for k, v := range byAfter {
+		if d := v - byBefore[k]; d > 0 {
+			log("no-op resync wrote %s: %.0f", k, d)
+		}
+	}
+	cpu := cpuAfter - cpuBefore
+	b.row(fmt.Sprintf("2. no-op resync of %d ConfigSyncs (one push event; %d triggered)", b.n, triggered), took.Round(time.Millisecond).String(), "", "", "")
+	b.row("   write requests to the apiserver", fmt.Sprintf("%.0f", writesAfter-writesBefore), "", "", "0")
+	b.row("   manager CPU per ConfigSync", fmt.Sprintf("%.2f ms", float64(cpu.Microseconds())/1000/float64(b.n)), "", "", "under 5 ms")
+	return nil
+}
+
+// syncFleet starts a manager, creates n ConfigSyncs on repo and waits until all are Ready.
+func (b *bench) syncFleet(ns string, repo *testgit.Repo, n int) (time.Duration, *manager, error) {
+	if err := b.namespace(ns); err != nil {
+		return 0, nil, err
+	}
+	if err := b.webhookSecret(); err != nil {
+		return 0, nil, err
+	}
+	m, err := b.startManager(ns)
+	if err != nil {
+		return 0, nil, err
+	}
+	start := time.Now()
+	if err := b.createConfigSyncs(ns, repo, n); err != nil {
+		m.stop()
+		return 0, nil, err
+	}
+	if err := b.waitReady(ns, n, 15*time.Minute); err != nil {
+		m.stop()
+		return 0, nil, err
+	}
+	return time.Since(start), m, nil
+}
+
+const webhookToken = "bench-token"
+
+func (b *bench) webhookSecret() error {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "bench-webhook"}, StringData: map[string]string{receiver.SecretKey: webhookToken}}
+	return client.IgnoreAlreadyExists(b.k8s.Create(context.Background(), s))
+}
+
+// push announces a push of repoURL's main branch through the generic provider.
+func (b *bench) push(m *manager, repoURL string) (int, error) {
+	body := []byte(fmt.Sprintf(`{"repoURL": %q, "branch": "main"}`, repoURL))
+	generic := receiver.Fixture{Provider: "generic"}
+	for attempt := 0; ; attempt++ {
+		req, err := generic.Request(m.webhook, body, []byte(webhookToken))
+		if err != nil {
+			return 0, err
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			if attempt < 50 { // the receiver may still be starting
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			return 0, err
+		}
+		var out struct{ Triggered int }
+		_ = jsonDecode(resp.Body, &out)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return 0, fmt.Errorf("webhook: HTTP %d", resp.StatusCode)
+		}
+		return out.Triggered, nil
+	}
+}
+
+// waitIdle waits until the manager stops burning CPU (two quiet seconds).
+func (b *bench) waitIdle(m *manager, since time.Duration) error {
+	last, quiet := since, 0
+	for range 600 {
+		time.Sleep(500 * time.Millisecond)
+		cpu, _ := m.usage()
+		if cpu-last < 20*time.Millisecond {
+			quiet++
+			if quiet >= 4 {
+				return nil
+			}
+		} else {
+			quiet = 0
+		}
+		last = cpu
+	}
+	return fmt.Errorf("the manager never went idle")
+}
+
+func (b *bench) bigSet() error {
+	log("big set: one ConfigSync with %d objects", b.big)
+	repo, err := b.fleet("big", 1, b.big)
+	if err != nil {
+		return err
+	}
+	base, err := b.baselineFlat("bench-big-baseline", b.big)
+	if err != nil {
+		return err
+	}
+	took, m, err := b.syncFleet("bench-big", repo, 1)
+	if err != nil {
+		return err
+	}
+	m.stop()
+	b.row(fmt.Sprintf("3. big set: 1 ConfigSync with %d objects", b.big), took.Round(time.Millisecond).String(),
+		base.Round(time.Millisecond).String()+" (bare SSA)", fmt.Sprintf("%.2fx", took.Seconds()/base.Seconds()), "")
+	return nil
+}
+
+// baselineFlat applies n objects with the concurrency one ConfigSync gets.
+func (b *bench) baselineFlat(ns string, n int) (time.Duration, error) {
+	saved := b.workers
+	b.workers = 1
+	defer func() { b.workers = saved }()
+	return b.baseline(ns, 1, n)
+}
+
+func (b *bench) pushLatency() error {
+	log("push latency: %d commits", b.pushes)
+	repo := b.git.NewRepo(b.standalone, "latency.git")
+	cm := func(i int) string {
+		return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: latency}\ndata: {seq: \"%d\"}\n", i)
+	}
+	repo.Commit(b.standalone, map[string]string{"apps/0000/cm.yaml": cm(0)}, "0")
+	_, m, err := b.syncFleet("bench-latency", repo, 1)
+	if err != nil {
+		return err
+	}
+	defer m.stop()
+	var latencies []time.Duration
+	for i := 1; i <= b.pushes; i++ {
+		repo.Commit(b.standalone, map[string]string{"apps/0000/cm.yaml": cm(i)}, strconv.Itoa(i))
+		start := time.Now()
+		if _, err := b.push(m, repo.URL); err != nil {
+			return err
+		}
+		want := strconv.Itoa(i)
+		for {
+			got := &corev1.ConfigMap{}
+			if err := b.k8s.Get(context.Background(), client.ObjectKey{Namespace: "bench-latency", Name: "latency"}, got); err == nil && got.Data["seq"] == want {
+				break
+			}
+			if time.Since(start) > time.Minute {
+				return fmt.Errorf("push %d never landed", i)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		latencies = append(latencies, time.Since(start))
+	}
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	p := func(q float64) string {
+		return latencies[int(q*float64(len(latencies)-1))].Round(time.Millisecond).String()
+	}
+	b.row(fmt.Sprintf("4. push latency, %d commits (push event to object updated)", b.pushes),
+		fmt.Sprintf("p50 %s, p95 %s, p99 %s", p(0.50), p(0.95), p(0.99)), "", "", "p99 under 1 s")
+	return nil
+}
+
+func (b *bench) scalingCurve() error {
+	for _, n := range b.curve {
+		log("scaling curve: %d ConfigSyncs", n)
+		ns := fmt.Sprintf("bench-curve-%d", n)
+		repo, err := b.fleet(ns, n, b.objects)
+		if err != nil {
+			return err
+		}
+		took, m, err := b.syncFleet(ns, repo, n)
+		if err != nil {
+			return err
+		}
+		_, rss := m.usage()
+		m.stop()
+		b.row(fmt.Sprintf("6. scaling: %d ConfigSyncs x %d objects", n, b.objects), took.Round(time.Millisecond).String()+", peak RSS "+mib(rss), "", "", "")
+	}
+	return nil
+}
+
+func (b *bench) write() error {
+	var s strings.Builder
+	s.WriteString("# Benchmarks\n\nWritten by `make bench` (bench/main.go and `go test ./renderers -bench BenchmarkRender`); do not edit.\n")
+	s.WriteString("Every figure is measured in the same run as its baseline, on the same machine: a real kube-apiserver and etcd (the test control plane), a Git server on loopback, and the operator's own binary as a separate process (its CPU and peak RSS read from /proc).\n\n")
+	fmt.Fprintf(&s, "Machine: %d cores, %s memory, %s/%s, %s; manager flags --concurrent=%d --apply-concurrency=%d; run %s.\n\n",
+		runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version(), b.workers, b.applyConc, time.Now().UTC().Format("2006-01-02"))
+	s.WriteString("| scenario | ConfigSync | baseline | ratio | target |\n|---|---|---|---|---|\n")
+	for _, r := range b.rows {
+		s.WriteString(r + "\n")
+	}
+	if b.renderResults != "" {
+		rows, err := renderRows(b.renderResults)
+		if err != nil {
+			return err
+		}
+		s.WriteString("\n## 5. Render: in-process against the reference CLI run as a process\n\n| fixture | in-process | reference CLI | speed-up | target |\n|---|---|---|---|---|\n")
+		for _, r := range rows {
+			s.WriteString(r + "\n")
+		}
+	}
+	for _, n := range b.notes {
+		s.WriteString("\n" + n + "\n")
+	}
+	if err := os.WriteFile(b.out, []byte(s.String()), 0o644); err != nil {
+		return err
+	}
+	fmt.Print(s.String())
+	return nil
+}
+
+// renderRows pairs the in-process and reference-cli results of BenchmarkRender.
+func renderRows(path string) ([]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	type pair struct{ in, cli float64 }
+	pairs := map[string]*pair{}
+	var order []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "BenchmarkRender/") || f[3] != "ns/op" {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "BenchmarkRender/")
+		name = name[:strings.LastIndex(name, "-")] // the GOMAXPROCS suffix
+		fixture, kind := filepath.Dir(name), filepath.Base(name)
+		ns, _ := strconv.ParseFloat(f[2], 64)
+		if pairs[fixture] == nil {
+			pairs[fixture] = &pair{}
+			order = append(order, fixture)
+		}
+		if kind == "in-process" {
+			pairs[fixture].in = ns
+		} else {
+			pairs[fixture].cli = ns
+		}
+	}
+	var rows []string
+	for _, fx := range order {
+		p := pairs[fx]
+		if p.in == 0 || p.cli == 0 {
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %.1f ms | %.1f ms | %.1fx | at least 2x |", fx, p.in/1e6, p.cli/1e6, p.cli/p.in))
+	}
+	return rows, nil
+}
+
+func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }
+
+func memTotal() string {
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return fmt.Sprintf("%d GiB", kb>>20)
+		}
+	}
+	return "?"
+}
+
+var logMu sync.Mutex
+
+func log(format string, args ...any) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
