@@ -78,6 +78,15 @@ build: ## Build the manager and the configsync CLI into bin/.
 run: ## Install the CRD into the current kubeconfig's cluster and run the manager against it.
 	go run ./cmd/manager --install-crds --leader-elect=false --metrics-bind-address=:8080 --health-probe-bind-address=:8081 --zap-devel
 
+BENCH_N ?= 1000
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench: ## Benchmarks against baselines in the same run (not part of make test); writes docs/benchmarks.md. BENCH_N=1000, BENCH_FLAGS for more.
+	assets="$$(hack/control-plane.sh)" && tools="$$(hack/reference-tools.sh)" && out="$$(mktemp)" && \
+	  CONFIGSYNC_REFERENCE_TOOLS="$$tools" go test ./renderers -run '^$$' -bench BenchmarkRender -benchtime 20x | tee "$$out" && \
+	  KUBEBUILDER_ASSETS="$$assets" go run ./bench -n $(BENCH_N) -render-results "$$out" -out docs/benchmarks.md $(BENCH_FLAGS)
+
 .PHONY: demo
 demo: ## Walk through ConfigSync on a control plane started on loopback (DEMO_NONINTERACTIVE=1 to exit at the end, DEMO_CLUSTER=existing for $$KUBECONFIG's cluster).
 	go run ./hack/demo
