@@ -37,6 +37,9 @@ type hostileRepo struct {
 	message string // a substring of its message
 	// allowed lists objects this case may apply (default: none).
 	allowed []string
+	// slow cases (100 MB, 10,001 files) get more time: under -race, go-git
+	// needs tens of seconds to commit and fetch them.
+	slow bool
 	// mutate changes a fixture's files; noKeys leaves out its SOPS keys.
 	mutate func(files map[string]string)
 	noKeys bool
@@ -84,8 +87,8 @@ func hostileRepos() []hostileRepo {
 		{name: "malformed JSON", files: map[string]string{"bad.json": `{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}`}, reason: configsv1.ReasonInvalidManifest, message: "bad.json"},
 		{name: "YAML syntax error", files: map[string]string{"syntax.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: x\n"}, reason: configsv1.ReasonInvalidManifest, message: "syntax.yaml"},
 		{name: "a document that is a list of scalars", files: map[string]string{"list.yaml": "apiVersion: v1\nkind: ConfigMap\n---\n- a\n- b\n"}, reason: configsv1.ReasonInvalidManifest, message: "list.yaml"},
-		{name: "100 MB manifest file", files: map[string]string{"huge.yaml": manifest("ConfigMap", "huge", "data:\n  a: \""+strings.Repeat("x", 100<<20)+"\"\n")}, reason: configsv1.ReasonInvalidManifest, message: "huge.yaml"},
-		{name: "10,001 files", files: manyFiles(10001), reason: configsv1.ReasonSourceTooLarge, message: "more than 10000 files"},
+		{name: "100 MB manifest file", files: map[string]string{"huge.yaml": manifest("ConfigMap", "huge", "data:\n  a: \""+strings.Repeat("x", 100<<20)+"\"\n")}, reason: configsv1.ReasonInvalidManifest, message: "huge.yaml", slow: true},
+		{name: "10,001 files", files: manyFiles(10001), reason: configsv1.ReasonSourceTooLarge, message: "more than 10000 files", slow: true},
 		{name: "empty render", files: map[string]string{"README.md": "nothing here\n"}, reason: configsv1.ReasonInvalidManifest, message: "allowEmpty"},
 		{name: "target that matches nothing", files: map[string]string{"ok.yaml": cm}, spec: func(cs *configsv1.ConfigSync) {
 			cs.Spec.Targets = []configsv1.Target{{Type: configsv1.TargetDeployment, Name: "ghost"}}
@@ -284,13 +287,17 @@ func runHostileRepo(t *testing.T, server *testgit.Server, h hostileRepo) {
 	}
 	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
 	var ready *metav1.Condition
+	wait := timeout
+	if h.slow {
+		wait = 4 * time.Minute
+	}
 	g.Eventually(func(g Gomega) {
 		got := getConfigSync(g, ns, "hostile")
 		ready = apimeta.FindStatusCondition(got.Status.Conditions, configsv1.ConditionReady)
 		g.Expect(ready).NotTo(BeNil())
 		g.Expect(ready.Reason).To(Equal(h.reason))
 		g.Expect(ready.Message).To(ContainSubstring(h.message))
-	}, timeout).Should(Succeed())
+	}, wait).Should(Succeed())
 	applied := appliedBy(g, ns, "hostile")
 	unexpected := 0
 	for _, name := range applied {
