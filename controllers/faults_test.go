@@ -304,22 +304,13 @@ func TestManagerStoppedMidApply(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t)
-	files := map[string]string{}
-	for i := range 300 {
-		files[sprintf("cm-%03d.yaml", i)] = configMap(sprintf("cm-%03d", i), "blue")
-	}
-	repo := testgit.Start(t).NewRepo(t, "big.git")
-	repo.Commit(t, files, "300 ConfigMaps")
+	repo := bigRepo(t, 300)
 
 	stop := startShardStoppable(t, "restart", controllers.Options{Workers: 1, ApplyConcurrency: 1})
 	cs := inShard(newConfigSync(ns, "big", repo.URL, ""), "restart")
 	cs.Spec.Prune = true
 	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
-	count := func() int {
-		list := &corev1.ConfigMapList{}
-		g.Expect(k8s.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{configsv1.LabelName: "big"})).To(Succeed())
-		return len(list.Items)
-	}
+	count := func() int { return countOwned(g, ns, "big") }
 	g.Eventually(count, timeout, 10*time.Millisecond).Should(BeNumerically(">", 0))
 	stop()
 	stoppedAt := count()
@@ -344,12 +335,7 @@ func TestAPIServerUnreachableMidSync(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t)
-	files := map[string]string{}
-	for i := range 300 {
-		files[sprintf("cm-%03d.yaml", i)] = configMap(sprintf("cm-%03d", i), "blue")
-	}
-	repo := testgit.Start(t).NewRepo(t, "big.git")
-	repo.Commit(t, files, "300 ConfigMaps")
+	repo := bigRepo(t, 300)
 
 	proxy := testgit.NewProxy(t, restConfig.Host)
 	cfg := rest.CopyConfig(restConfig)
@@ -358,11 +344,7 @@ func TestAPIServerUnreachableMidSync(t *testing.T) {
 	cs := inShard(newConfigSync(ns, "big", repo.URL, ""), "outage")
 	cs.Spec.Prune = true
 	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
-	count := func() int {
-		list := &corev1.ConfigMapList{}
-		g.Expect(k8s.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{configsv1.LabelName: "big"})).To(Succeed())
-		return len(list.Items)
-	}
+	count := func() int { return countOwned(g, ns, "big") }
 	g.Eventually(count, timeout, 10*time.Millisecond).Should(BeNumerically(">", 0))
 	proxy.Down()
 	t.Logf("apiserver cut off with %d of 300 applied", count())
@@ -374,4 +356,22 @@ func TestAPIServerUnreachableMidSync(t *testing.T) {
 		g.Expect(cs.Status.Inventory).To(HaveLen(300))
 	}, 60*time.Second).Should(Succeed())
 	g.Expect(count()).To(Equal(300))
+}
+
+// bigRepo is a repository of n ConfigMaps, for syncs long enough to be interrupted.
+func bigRepo(t *testing.T, n int) *testgit.Repo {
+	files := map[string]string{}
+	for i := range n {
+		files[sprintf("cm-%03d.yaml", i)] = configMap(sprintf("cm-%03d", i), "blue")
+	}
+	repo := testgit.Start(t).NewRepo(t, "big.git")
+	repo.Commit(t, files, sprintf("%d ConfigMaps", n))
+	return repo
+}
+
+// countOwned counts the ConfigMaps of ns that the ConfigSync name applied.
+func countOwned(g Gomega, ns, name string) int {
+	list := &corev1.ConfigMapList{}
+	g.Expect(k8s.List(context.Background(), list, client.InNamespace(ns), client.MatchingLabels{configsv1.LabelName: name})).To(Succeed())
+	return len(list.Items)
 }
