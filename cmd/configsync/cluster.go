@@ -56,3 +56,12 @@ func (k *kubeOptions) client() (client.Client, string, error) {
 	}
 	return c, ns, nil
 }
+
+// named connects and returns the key of the ConfigSync name in the namespace.
+func (k *kubeOptions) named(name string) (client.Client, client.ObjectKey, error) {
+	c, ns, err := k.client()
+	if err != nil {
+		return nil, client.ObjectKey{}, err
+	}
+	return c, client.ObjectKey{Namespace: ns, Name: name}, nil
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/control"
@@ -16,12 +15,12 @@ func newHistoryCommand(kube *kubeOptions) *cobra.Command {
 		Short: "List the revisions a ConfigSync applied, newest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := kube.client()
+			c, key, err := kube.named(args[0])
 			if err != nil {
 				return err
 			}
 			cs := &configsv1.ConfigSync{}
-			if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: ns, Name: args[0]}, cs); err != nil {
+			if err := c.Get(cmd.Context(), key, cs); err != nil {
 				return err
 			}
 			return control.PrintHistory(cmd.OutOrStdout(), cs)
@@ -39,11 +38,10 @@ func newRollbackCommand(kube *kubeOptions) *cobra.Command {
 commit and holds it, against new commits, until the pin is released with --clear.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := kube.client()
+			c, key, err := kube.named(args[0])
 			if err != nil {
 				return err
 			}
-			key := client.ObjectKey{Namespace: ns, Name: args[0]}
 			want := to
 			if clear {
 				want = ""
@@ -75,11 +73,10 @@ func newReconcileCommand(kube *kubeOptions) *cobra.Command {
 		Short: "Sync a ConfigSync now and wait for the result",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := kube.client()
+			c, key, err := kube.named(args[0])
 			if err != nil {
 				return err
 			}
-			key := client.ObjectKey{Namespace: ns, Name: args[0]}
 			fmt.Fprintf(cmd.ErrOrStderr(), "► reconciling %s\n", key)
 			ready, err := control.Reconcile(cmd.Context(), c, key, kube.timeout, cmd.ErrOrStderr())
 			if err != nil {
