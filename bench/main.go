@@ -9,10 +9,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +29,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,7 +44,8 @@ import (
 type config struct {
 	n, objects, big, pushes, workers, applyConc int
 	curve                                       []int
-	out, renderResults                          string
+	out, renderResults, only, profileDir        string
+	profileSeconds                              int
 }
 
 func main() {
@@ -55,6 +60,9 @@ func main() {
 	flag.StringVar(&curve, "curve", "100,300", "ConfigSync counts of the scaling curve (the mass sync adds n)")
 	flag.StringVar(&c.out, "out", "docs/benchmarks.md", "where to write the results")
 	flag.StringVar(&c.renderResults, "render-results", "", "output of go test -bench BenchmarkRender to include")
+	flag.StringVar(&c.only, "only", "", "run only these scenarios (comma-separated: mass, big, latency, curve); the table is printed, docs are not written")
+	flag.StringVar(&c.profileDir, "profile", "", "write the manager's CPU profiles of the mass sync and the no-op resync to this folder")
+	flag.IntVar(&c.profileSeconds, "profile-seconds", 20, "length of each CPU profile")
 	flag.Parse()
 	for _, s := range strings.Split(curve, ",") {
 		if v, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && v > 0 {
@@ -79,6 +87,7 @@ type bench struct {
 	tmp        string
 	rows       []string
 	notes      []string
+	profiles   sync.WaitGroup
 }
 
 func run(c config) (err error) {
@@ -96,11 +105,21 @@ func run(c config) (err error) {
 	if err := b.setUp(); err != nil {
 		return err
 	}
-	steps := []func() error{b.massSyncAndNoOp, b.bigSet, b.pushLatency, b.scalingCurve}
+	steps := []struct {
+		name string
+		run  func() error
+	}{{"mass", b.massSyncAndNoOp}, {"big", b.bigSet}, {"latency", b.pushLatency}, {"curve", b.scalingCurve}}
 	for _, step := range steps {
-		if err := step(); err != nil {
+		if c.only != "" && !slices.Contains(strings.Split(c.only, ","), step.name) {
+			continue
+		}
+		if err := step.run(); err != nil {
 			return err
 		}
+	}
+	b.profiles.Wait()
+	if c.only != "" {
+		b.out = "" // a partial run does not replace the published table
 	}
 	return b.write()
 }
@@ -148,6 +167,7 @@ func (b *bench) setUp() error {
 type manager struct {
 	cmd     *exec.Cmd
 	webhook string
+	pprof   string // base URL of /debug/pprof, when profiling
 }
 
 func (b *bench) startManager(name string) (*manager, error) {
@@ -163,6 +183,14 @@ func (b *bench) startManager(name string) (*manager, error) {
 		// Each scenario's manager sees only its own ConfigSyncs, not those
 		// the earlier scenarios left behind.
 		"--watch-label-selector=bench="+name)
+	if b.profileDir != "" {
+		pport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		m.pprof = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", pport)
+		m.cmd.Args = append(m.cmd.Args, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", pport))
+	}
 	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+b.kubeconfig)
 	m.cmd.Stderr = os.Stderr
 	if err := m.cmd.Start(); err != nil {
@@ -232,27 +260,71 @@ func (b *bench) createConfigSyncs(ns string, repo *testgit.Repo, n int) error {
 	return g.Wait()
 }
 
-// waitReady polls until every ConfigSync of ns is Ready at the repo's head.
-func (b *bench) waitReady(ns string, n int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+// readyWatch counts the ConfigSyncs of a namespace that are Ready, from a
+// watch rather than by listing them again and again: polling a thousand
+// statuses would load the apiserver the benchmark measures. A watch that
+// ends is resumed from a fresh list.
+type readyWatch struct {
+	c     client.WithWatch
+	ns    string
+	ready map[string]bool
+}
+
+func (b *bench) watchReady(ns string) (*readyWatch, error) {
+	wc, err := client.NewWithWatch(b.rest, client.Options{Scheme: b.k8s.Scheme()})
+	if err != nil {
+		return nil, err
+	}
+	return &readyWatch{c: wc, ns: ns, ready: map[string]bool{}}, nil
+}
+
+func (rw *readyWatch) observe(cs *configsv1.ConfigSync, deleted bool) {
+	c := apimeta.FindStatusCondition(cs.Status.Conditions, configsv1.ConditionReady)
+	rw.ready[cs.Name] = !deleted && c != nil && c.Status == metav1.ConditionTrue
+}
+
+func (rw *readyWatch) count() int {
+	n := 0
+	for _, r := range rw.ready {
+		if r {
+			n++
+		}
+	}
+	return n
+}
+
+// wait returns once n ConfigSyncs are Ready.
+func (rw *readyWatch) wait(n int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	for {
 		list := &configsv1.ConfigSyncList{}
-		if err := b.k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
-			return err
+		if err := rw.c.List(ctx, list, client.InNamespace(rw.ns)); err != nil {
+			return fmt.Errorf("%d of %d ConfigSyncs Ready: %w", rw.count(), n, err)
 		}
-		ready := 0
-		for _, cs := range list.Items {
-			if c := apimeta.FindStatusCondition(cs.Status.Conditions, configsv1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue {
-				ready++
-			}
+		for i := range list.Items {
+			rw.observe(&list.Items[i], false)
 		}
-		if ready >= n {
+		if rw.count() >= n {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d ConfigSyncs Ready after %s", ready, n, timeout)
+		w, err := rw.c.Watch(ctx, &configsv1.ConfigSyncList{}, client.InNamespace(rw.ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+		if err != nil {
+			return fmt.Errorf("%d of %d ConfigSyncs Ready: %w", rw.count(), n, err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		for ev := range w.ResultChan() {
+			if cs, ok := ev.Object.(*configsv1.ConfigSync); ok {
+				rw.observe(cs, ev.Type == watch.Deleted)
+			}
+			if rw.count() >= n {
+				w.Stop()
+				return nil
+			}
+		}
+		w.Stop()
+		if ctx.Err() != nil {
+			return fmt.Errorf("%d of %d ConfigSyncs Ready after %s", rw.count(), n, timeout)
+		}
 	}
 }
 
@@ -290,38 +362,114 @@ func (b *bench) writeRequests() (float64, error) {
 }
 
 func (b *bench) writeRequestsBy() (float64, map[string]float64, error) {
-	by := map[string]float64{}
-	cs, err := kubernetes.NewForConfig(b.rest)
+	all, err := b.requests()
 	if err != nil {
 		return 0, nil, err
 	}
+	by := map[string]float64{}
+	total := 0.0
+	for k, v := range all {
+		verb, _, _ := strings.Cut(k, " ")
+		switch verb {
+		case "APPLY", "PATCH", "POST", "PUT", "DELETE":
+			if !strings.HasSuffix(k, " dry-run") {
+				total += v
+				by[k] = v
+			}
+		}
+	}
+	return total, by, nil
+}
+
+// requests reads the apiserver's request counters by verb, resource and
+// dry-run, leaving out the leases the apiserver renews itself (the manager
+// runs without leader election here).
+func (b *bench) requests() (map[string]float64, error) {
+	cs, err := kubernetes.NewForConfig(b.rest)
+	if err != nil {
+		return nil, err
+	}
 	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(strings.NewReader(string(raw)))
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	total := 0.0
+	by := map[string]float64{}
 	for _, m := range families["apiserver_request_total"].GetMetric() {
 		labels := map[string]string{}
 		for _, l := range m.GetLabel() {
 			labels[l.GetName()] = l.GetValue()
 		}
 		if labels["resource"] == "leases" {
-			continue // the apiserver renews its own leases; the manager runs without leader election here
+			continue
 		}
-		switch labels["verb"] {
-		case "APPLY", "PATCH", "POST", "PUT", "DELETE":
-			if labels["dry_run"] == "" {
-				total += m.GetCounter().GetValue()
-				by[labels["verb"]+" "+labels["resource"]+"/"+labels["subresource"]] += m.GetCounter().GetValue()
-			}
+		key := labels["verb"] + " " + labels["resource"] + "/" + labels["subresource"]
+		if labels["dry_run"] != "" {
+			key += " dry-run"
+		}
+		by[key] += m.GetCounter().GetValue()
+	}
+	return by, nil
+}
+
+// logRequests logs the requests made between two counter readings, per
+// ConfigSync, most frequent first: where a sync's time goes on the apiserver.
+func logRequests(what string, before, after map[string]float64, perN int) {
+	type kv struct {
+		k string
+		v float64
+	}
+	var diff []kv
+	total := 0.0
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			diff = append(diff, kv{k, d})
+			total += d
 		}
 	}
-	return total, by, nil
+	sort.Slice(diff, func(i, j int) bool { return diff[i].v > diff[j].v })
+	log("%s: %.0f requests to the apiserver, %.1f per ConfigSync", what, total, total/float64(perN))
+	for _, d := range diff {
+		log("  %-50s %8.0f  %6.2f per ConfigSync", d.k, d.v, d.v/float64(perN))
+	}
+}
+
+// profile records the manager's CPU profile for profileSeconds into
+// the profile folder, in the background; run waits for it before it ends.
+func (b *bench) profile(m *manager, name string) {
+	if m.pprof == "" {
+		return
+	}
+	b.profiles.Add(1)
+	go func() {
+		defer b.profiles.Done()
+		url := fmt.Sprintf("%s/profile?seconds=%d", m.pprof, b.profileSeconds)
+		for attempt := 0; attempt < 50; attempt++ {
+			resp, err := http.Get(url) //nolint:noctx // no timeout: the profile takes profileSeconds
+			if err != nil {
+				time.Sleep(100 * time.Millisecond) // the manager is still starting
+				continue
+			}
+			defer resp.Body.Close()
+			path := filepath.Join(b.profileDir, name+".cpu.pprof")
+			f, err := os.Create(path)
+			if err == nil {
+				_, err = io.Copy(f, resp.Body)
+				f.Close()
+			}
+			if err != nil {
+				log("profile %s: %v", name, err)
+				return
+			}
+			log("wrote %s", path)
+			return
+		}
+		log("profile %s: the manager's profiler never answered", name)
+	}()
 }
 
 func (b *bench) row(scenario, ours, baseline, ratio, target string) {
@@ -334,15 +482,26 @@ func (b *bench) massSyncAndNoOp() error {
 	if err != nil {
 		return err
 	}
+	baseCPU := processCPU()
 	base, err := b.baseline("bench-mass-baseline", b.n, b.objects)
 	if err != nil {
 		return err
 	}
+	logCPU("baseline", baseCPU, processCPU(), base)
+	reqBefore, err := b.requests()
+	if err != nil {
+		return err
+	}
+	procBefore := processCPU()
 	took, m, err := b.syncFleet("bench-mass", repo, b.n)
 	if err != nil {
 		return err
 	}
 	defer m.stop()
+	if reqAfter, err := b.requests(); err == nil {
+		logRequests("mass sync", reqBefore, reqAfter, b.n)
+	}
+	logCPU("mass sync", procBefore, processCPU(), took)
 	_, rss := m.usage()
 	b.row(fmt.Sprintf("1. mass sync: %d ConfigSyncs x %d objects, creation to all Ready", b.n, b.objects),
 		took.Round(time.Millisecond).String(), base.Round(time.Millisecond).String()+" (bare SSA)", fmt.Sprintf("%.2fx", took.Seconds()/base.Seconds()), "within 1.5x; under 60 s")
@@ -354,6 +513,7 @@ func (b *bench) massSyncAndNoOp() error {
 		return err
 	}
 	cpuBefore, _ := m.usage()
+	b.profile(m, "noop")
 	start := time.Now()
 	triggered, err := b.push(m, repo.URL)
 	if err != nil {
@@ -392,12 +552,18 @@ func (b *bench) syncFleet(ns string, repo *testgit.Repo, n int) (time.Duration, 
 	if err != nil {
 		return 0, nil, err
 	}
+	b.profile(m, ns)
+	rw, err := b.watchReady(ns)
+	if err != nil {
+		m.stop()
+		return 0, nil, err
+	}
 	start := time.Now()
 	if err := b.createConfigSyncs(ns, repo, n); err != nil {
 		m.stop()
 		return 0, nil, err
 	}
-	if err := b.waitReady(ns, n, 15*time.Minute); err != nil {
+	if err := rw.wait(n, 15*time.Minute); err != nil {
 		m.stop()
 		return 0, nil, err
 	}
@@ -568,8 +734,10 @@ func (b *bench) write() error {
 	for _, n := range b.notes {
 		s.WriteString("\n" + n + "\n")
 	}
-	if err := os.WriteFile(b.out, []byte(s.String()), 0o644); err != nil {
-		return err
+	if b.out != "" {
+		if err := os.WriteFile(b.out, []byte(s.String()), 0o644); err != nil {
+			return err
+		}
 	}
 	fmt.Print(s.String())
 	return nil
@@ -612,6 +780,45 @@ func renderRows(path string) ([]string, error) {
 		rows = append(rows, fmt.Sprintf("| %s | %.1f ms | %.1f ms | %.1fx | at least 2x |", fx, p.in/1e6, p.cli/1e6, p.cli/p.in))
 	}
 	return rows, nil
+}
+
+// processCPU reads the CPU time used so far by the control plane, this
+// process (the Git server and the git processes it ran) and the manager,
+// to show which of them a scenario's time goes to.
+func processCPU() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	self := strconv.Itoa(os.Getpid())
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		comm := s[strings.Index(s, "(")+1 : strings.LastIndex(s, ")")]
+		f := strings.Fields(s[strings.LastIndex(s, ")")+2:])
+		ticks := func(i int) time.Duration {
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			return time.Duration(v) * time.Second / 100
+		}
+		switch {
+		case d.Name() == self:
+			out["bench (Git server, git children)"] = ticks(11) + ticks(12) + ticks(13) + ticks(14)
+		case comm == "kube-apiserver" || comm == "etcd" || comm == "manager":
+			out[comm] += ticks(11) + ticks(12)
+		}
+	}
+	return out
+}
+
+func logCPU(what string, before, after map[string]time.Duration, wall time.Duration) {
+	for k, v := range after {
+		d := v - before[k]
+		log("%s: %-34s CPU %6.1f s (%.0f%% of one core)", what, k, d.Seconds(), 100*d.Seconds()/wall.Seconds())
+	}
 }
 
 func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }

@@ -11,6 +11,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
@@ -107,6 +108,52 @@ func TestNoOpResyncWritesNothingAndDriftIsCorrected(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(configMapData(g, ns, "cm-3")).To(HaveKeyWithValue("color", "blue"))
 	}, timeout).Should(Succeed())
+}
+
+// A new ConfigSync whose sync is quick has its status written once, with
+// the result: progress is patched at most once a second, as each status
+// write of a custom resource costs the apiserver several times an apply.
+func TestAQuickSyncWritesItsStatusOnce(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "app.git")
+	files := map[string]string{}
+	for i := range 10 {
+		files[fmt.Sprintf("cm-%d.yaml", i)] = configMap(fmt.Sprintf("cm-%d", i), "blue")
+	}
+	repo.Commit(t, files, "ten")
+
+	wc, err := client.NewWithWatch(restConfig, client.Options{Scheme: testScheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	w, err := wc.Watch(ctx, &configsv1.ConfigSyncList{}, client.InNamespace(ns))
+	g.Expect(err).NotTo(HaveOccurred())
+	defer w.Stop()
+	g.Expect(k8s.Create(ctx, newConfigSync(ns, "app", repo.URL, ""))).To(Succeed())
+
+	statusWrites, last := 0, configsv1.ConfigSyncStatus{}
+	deadline := time.After(timeout)
+	for {
+		var cs *configsv1.ConfigSync
+		select {
+		case ev := <-w.ResultChan():
+			cs, _ = ev.Object.(*configsv1.ConfigSync)
+		case <-deadline:
+			t.Fatalf("not Ready after %s; %d status writes", timeout, statusWrites)
+		}
+		if cs == nil || equality.Semantic.DeepEqual(cs.Status, last) {
+			continue
+		}
+		statusWrites++
+		last = cs.Status
+		if condition(cs, configsv1.ConditionReady).Status == metav1.ConditionTrue {
+			took := cs.Status.History[0].Duration.Duration
+			// Under load a sync may take longer than a second, and then
+			// it shows its progress: one write per second it took.
+			g.Expect(statusWrites).To(BeNumerically("<=", 1+int(took/time.Second)), "the sync took %s", took)
+			return
+		}
+	}
 }
 
 // waitForHandledRequest waits until the ConfigSync handled the last

@@ -66,8 +66,11 @@ type syncRun struct {
 	// newWork: a spec change or a reconcile request started this run, so
 	// a revision held back by rollback.onFailure is tried again.
 	newWork bool
-	// progress patches the Reconciling condition at each phase boundary.
+	// progress patches the Reconciling condition at phase boundaries, at
+	// most once per progressEvery (see progress).
 	progress bool
+	// lastProgress is when the run started or last patched its progress.
+	lastProgress time.Time
 	// pin fetches this commit instead of the branch (automatic rollback).
 	pin string
 	// rolledBackFrom is the failed commit an automatic rollback replaced;
@@ -106,11 +109,18 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	// a periodic resync does not, as that would cost a status write per
 	// ConfigSync per interval.
 	requested := cs.Annotations[configsv1.AnnotationReconcileRequestedAt]
-	newWork := cs.Status.ObservedGeneration != cs.Generation || requested != cs.Status.LastHandledReconcileAt
+	requestedNow := requested != cs.Status.LastHandledReconcileAt
+	specChanged := cs.Status.ObservedGeneration != cs.Generation
 	cs.Status.LastHandledReconcileAt = requested
-	run := &syncRun{cs: cs, before: before, started: time.Now(), newWork: newWork, progress: newWork}
-	if err := r.progress(ctx, run, "fetching"); err != nil {
-		return ctrl.Result{}, err
+	run := &syncRun{cs: cs, before: before, started: time.Now(), newWork: requestedNow || specChanged, progress: requestedNow || specChanged}
+	run.lastProgress = run.started
+	// Someone who asked for this sync, or changed a ConfigSync that had
+	// synced, is likely watching: say at once that it started. A new
+	// ConfigSync has no status yet, which says as much without a write.
+	if requestedNow || (specChanged && cs.Status.ObservedGeneration > 0) {
+		if err := r.writeProgress(ctx, run, "fetching"); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	defer func() { run.release() }()
 	err := r.sync(ctx, run)
@@ -136,17 +146,30 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return ctrl.Result{RequeueAfter: requeueAfter(cs)}, r.patchStatus(ctx, run.before, cs)
 }
 
+// progressEvery is the least time between two progress patches of one
+// run. A status write costs the apiserver several times an object's apply
+// (a custom resource is validated and its managed fields computed from its
+// schema), so a sync that is done within a second writes its status once,
+// with its result; a slow one still shows each phase as it gets there.
+const progressEvery = time.Second
+
 // progress marks Reconciling with what the sync does next and patches the
-// status, when the run shows progress at all.
+// status, when the run shows progress at all and the last progress patch
+// (or the start) is progressEvery ago.
 func (r *ConfigSyncReconciler) progress(ctx context.Context, run *syncRun, next string) error {
-	if !run.progress {
+	if !run.progress || time.Since(run.lastProgress) < progressEvery {
 		return nil
 	}
+	return r.writeProgress(ctx, run, next)
+}
+
+func (r *ConfigSyncReconciler) writeProgress(ctx context.Context, run *syncRun, next string) error {
 	setCondition(run.cs, configsv1.ConditionReconciling, metav1.ConditionTrue, configsv1.ReasonProgressing, next)
 	if err := r.patchStatus(ctx, run.before, run.cs); err != nil {
 		return err
 	}
 	run.before = run.cs.DeepCopy()
+	run.lastProgress = time.Now()
 	return nil
 }
 

@@ -33,7 +33,7 @@ import (
 // config is the manager's command line.
 type config struct {
 	metricsAddr, probeAddr, webhookAddr, cacheDir string
-	webhookSecret, watchSelector                  string
+	webhookSecret, watchSelector, pprofAddr       string
 	leaderElect, installCRDs                      bool
 	webhookMaxBody                                int64
 	controller                                    controllers.Options
@@ -44,6 +44,7 @@ func main() {
 	fetcher := &source.GitFetcher{}
 	flag.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.StringVar(&c.pprofAddr, "pprof-bind-address", "", "address of the Go profiler's /debug/pprof endpoints (off when empty); for profiling, never expose it")
 	flag.StringVar(&c.webhookAddr, "webhook-bind-address", ":9292", "address of the push webhook receiver (POST /hooks/<provider>); 0 disables it")
 	flag.StringVar(&c.webhookSecret, "webhook-secret", "", "namespace/name of the Secret whose \"token\" key the webhook providers sign with (required for the receiver)")
 	flag.Int64Var(&c.webhookMaxBody, "webhook-max-body-bytes", receiver.DefaultMaxBodyBytes, "largest webhook body accepted")
@@ -102,6 +103,7 @@ func run(c config, fetcher *source.GitFetcher) error {
 		Cache:                  cacheOpts,
 		Metrics:                metricsserver.Options{BindAddress: c.metricsAddr},
 		HealthProbeBindAddress: c.probeAddr,
+		PprofBindAddress:       c.pprofAddr,
 		LeaderElection:         c.leaderElect,
 		LeaderElectionID:       leaseID,
 	})
