@@ -109,6 +109,9 @@ func isTransient(err error) bool {
 // Manager applies sets of objects with server-side apply under one field owner.
 type Manager struct {
 	Client client.Client
+	// Reader reads metadata straight from the apiserver; nil means Client.
+	// A caching client would start an informer for every kind it lists.
+	Reader client.Reader
 	// FieldOwner is the field manager name every apply uses.
 	FieldOwner string
 	// Concurrency bounds the dry-runs and applies in flight; zero means DefaultConcurrency.
@@ -128,6 +131,10 @@ type Options struct {
 	// conflict (on the ownership labels at least) instead of silently
 	// taking it from each other.
 	FieldOwner string
+	// SetLabels are labels every object of the set carries (the owner's).
+	// With them a resync lists the set's metadata to find the objects
+	// nobody touched since their last apply, and skips their dry-run.
+	SetLabels map[string]string
 }
 
 // Apply applies a set of objects in two stages. First the cluster
@@ -175,9 +182,14 @@ func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 	dryRun := make([]*unstructured.Unstructured, len(objs))
 	forced := make([]bool, len(objs))
 	recreate := make([]bool, len(objs))
+	untouched := m.unchangedSinceApplied(ctx, objs, owner, opts.SetLabels)
 	m.each(ctx, len(objs), func(i int) {
 		obj := objs[i]
 		changes[i] = Entry{Ref: RefOf(obj), Action: Skipped}
+		if untouched[i] {
+			changes[i].Action = Unchanged // nothing to dry-run: it will not be written
+			return
+		}
 		dryRun[i] = obj.DeepCopy()
 		err := m.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(dryRun[i]), append(applyOpts[:len(applyOpts):len(applyOpts)], client.DryRunAll)...)
 		if apierrors.IsConflict(err) && !opts.Force && m.onlyDrift(ctx, obj, owner) {
@@ -206,6 +218,9 @@ func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 
 	m.each(ctx, len(objs), func(i int) {
 		obj := objs[i]
+		if untouched[i] {
+			return
+		}
 		ref, digest := RefOf(obj), configDigest(obj)
 		if recreate[i] {
 			if err := m.deleteAndWait(ctx, obj); err != nil {
@@ -286,6 +301,13 @@ func (m *Manager) each(ctx context.Context, n int, f func(i int)) {
 		})
 	}
 	_ = g.Wait()
+}
+
+func (m *Manager) reader() client.Reader {
+	if m.Reader != nil {
+		return m.Reader
+	}
+	return m.Client
 }
 
 // defaultNamespaces gives objects without a namespace the default one when

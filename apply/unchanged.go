@@ -2,6 +2,7 @@ package apply
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // appliedState is what the last real apply of an object left behind: a
@@ -37,14 +40,7 @@ type appliedMemory struct {
 }
 
 func (m *appliedMemory) unchanged(ref ObjectRef, digest string, dryRun *unstructured.Unstructured, owner string) bool {
-	m.mu.Lock()
-	st, ok := m.states[ref]
-	m.mu.Unlock()
-	if !ok || st.digest != digest || st.resourceVersion != dryRun.GetResourceVersion() {
-		return false
-	}
-	entry, ok := applyEntry(dryRun, owner)
-	return ok && sameEntry(entry, st.entry)
+	return m.remembers(ref, digest) && m.untouched(ref, dryRun, owner)
 }
 
 func (m *appliedMemory) remember(ref ObjectRef, digest string, applied *unstructured.Unstructured, owner string) {
@@ -68,7 +64,7 @@ func (m *appliedMemory) forget(ref ObjectRef) {
 }
 
 // applyEntry finds owner's Apply entry in obj's managed fields.
-func applyEntry(obj *unstructured.Unstructured, owner string) (metav1.ManagedFieldsEntry, bool) {
+func applyEntry(obj metav1.Object, owner string) (metav1.ManagedFieldsEntry, bool) {
 	for _, e := range obj.GetManagedFields() {
 		if e.Manager == owner && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
 			return e, true
@@ -92,4 +88,69 @@ func configDigest(obj *unstructured.Unstructured) string {
 	b, _ := json.Marshal(obj.Object) // maps marshal with sorted keys
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// unchangedSinceApplied tells, without a dry-run, which objects of a set are
+// as the last apply left them: the configuration is the one applied last and
+// the object's metadata, listed by the set's labels, still carries the
+// resourceVersion and managed-fields entry that apply produced. Those need
+// neither a dry-run nor an apply: nobody has written them since, and we
+// would write the same. One metadata-only LIST per kind and namespace
+// replaces a dry-run per object, which is what makes a resync that finds
+// nothing to do cheap for the apiserver. Any doubt (nothing remembered, a
+// LIST refused, say to a tenant without list rights) leaves the object to
+// the dry-run.
+func (m *Manager) unchangedSinceApplied(ctx context.Context, objs []*unstructured.Unstructured, owner string, selector map[string]string) []bool {
+	unchanged := make([]bool, len(objs))
+	if len(selector) == 0 {
+		return unchanged
+	}
+	type group struct {
+		gvk       schema.GroupVersionKind
+		namespace string
+	}
+	candidates := map[group][]int{}
+	for i, obj := range objs {
+		if m.applied.remembers(RefOf(obj), configDigest(obj)) {
+			g := group{obj.GroupVersionKind(), obj.GetNamespace()}
+			candidates[g] = append(candidates[g], i)
+		}
+	}
+	for g, idx := range candidates {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(g.gvk.GroupVersion().WithKind(g.gvk.Kind + "List"))
+		if err := m.reader().List(ctx, list, client.InNamespace(g.namespace), client.MatchingLabels(selector)); err != nil {
+			continue
+		}
+		live := make(map[string]*metav1.PartialObjectMetadata, len(list.Items))
+		for i := range list.Items {
+			live[list.Items[i].Name] = &list.Items[i]
+		}
+		for _, i := range idx {
+			if meta, ok := live[objs[i].GetName()]; ok {
+				unchanged[i] = m.applied.untouched(RefOf(objs[i]), meta, owner)
+			}
+		}
+	}
+	return unchanged
+}
+
+// remembers says whether the last apply of ref was of this configuration.
+func (m *appliedMemory) remembers(ref ObjectRef, digest string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, ok := m.states[ref]
+	return ok && st.digest == digest
+}
+
+// untouched says whether live is still what the last apply of ref left.
+func (m *appliedMemory) untouched(ref ObjectRef, live metav1.Object, owner string) bool {
+	m.mu.Lock()
+	st, ok := m.states[ref]
+	m.mu.Unlock()
+	if !ok || st.resourceVersion != live.GetResourceVersion() {
+		return false
+	}
+	entry, ok := applyEntry(live, owner)
+	return ok && sameEntry(entry, st.entry)
 }

@@ -201,7 +201,7 @@ func New(mgr ctrlmanager.Manager, fetcher source.Fetcher) *ConfigSyncReconciler 
 		Client:       mgr.GetClient(),
 		APIReader:    mgr.GetAPIReader(),
 		Fetcher:      fetcher,
-		Applier:      &apply.Manager{Client: mgr.GetClient(), FieldOwner: FieldOwner},
+		Applier:      &apply.Manager{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), FieldOwner: FieldOwner},
 		Recorder:     mgr.GetEventRecorder("configsync"),
 		pushes:       make(chan event.GenericEvent, 1024),
 		clusters:     &clusters{local: mgr.GetConfig(), localMap: mgr.GetRESTMapper(), scheme: mgr.GetScheme()},

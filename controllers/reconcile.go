@@ -386,6 +386,7 @@ func (r *ConfigSyncReconciler) apply(ctx context.Context, run *syncRun) error {
 	run.applier = applier
 	changes, err := applier.Apply(ctx, run.objs, apply.Options{
 		Force: run.cs.Spec.Force, DefaultNamespace: run.cs.Namespace, FieldOwner: FieldOwnerFor(run.cs.Namespace, run.cs.Name),
+		SetLabels: map[string]string{configsv1.LabelName: run.cs.Name, configsv1.LabelNamespace: run.cs.Namespace},
 	})
 	run.changes = changes
 	var setErr *apply.SetError
