@@ -60,8 +60,9 @@ type GitFetcher struct {
 	// MaxBytes bounds the uncompressed objects of one download; zero means DefaultMaxBytes.
 	MaxBytes int64
 
-	group singleflight.Group
-	cache artifactCache
+	group    singleflight.Group
+	listings refListings
+	cache    artifactCache
 }
 
 var _ Fetcher = (*GitFetcher)(nil)
@@ -149,9 +150,9 @@ func (f *GitFetcher) artifactDir(key, commit string) string {
 }
 
 // listRefs lists the remote's refs; concurrent callers on one repository and
-// credentials share one request.
+// credentials share one request that started after they asked.
 func (f *GitFetcher) listRefs(ctx context.Context, key string, c conn) ([]*plumbing.Reference, error) {
-	refs, err, _ := f.group.Do("list/"+key, func() (any, error) {
+	return f.listings.list(ctx, key, func() ([]*plumbing.Reference, error) {
 		remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{c.url}})
 		refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: c.auth, CABundle: c.caBundle})
 		if err != nil {
@@ -159,10 +160,6 @@ func (f *GitFetcher) listRefs(ctx context.Context, key string, c conn) ([]*plumb
 		}
 		return refs, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return refs.([]*plumbing.Reference), nil
 }
 
 // download clones the target and writes its commit into the cache; it
