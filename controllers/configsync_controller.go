@@ -63,6 +63,9 @@ type ConfigSyncReconciler struct {
 
 	// pushes carries ConfigSyncs a webhook asks to reconcile now.
 	pushes chan event.GenericEvent
+	// pushed holds when a push was announced for each ConfigSync it
+	// enqueued, so that its fetch lists the refs after the push.
+	pushed pushTimes
 	// elected is closed once this replica leads (see enqueue).
 	elected <-chan struct{}
 

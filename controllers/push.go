@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -49,6 +50,7 @@ func (r *ConfigSyncReconciler) TriggerPush(ctx context.Context, repos map[string
 func (r *ConfigSyncReconciler) enqueue(ctx context.Context, cs *configsv1.ConfigSync) error {
 	select {
 	case <-r.elected:
+		r.pushed.record(client.ObjectKeyFromObject(cs), time.Now())
 		select {
 		case r.pushes <- event.GenericEvent{Object: cs}:
 			return nil
@@ -65,4 +67,38 @@ func (r *ConfigSyncReconciler) enqueue(ctx context.Context, cs *configsv1.Config
 		return fmt.Errorf("request reconcile of %s/%s: %w", cs.Namespace, cs.Name, err)
 	}
 	return nil
+}
+
+// pushTimes remembers, per ConfigSync, the latest push announced for it that
+// its fetch has not yet answered.
+type pushTimes struct {
+	mu sync.Mutex
+	at map[client.ObjectKey]time.Time
+}
+
+func (p *pushTimes) record(key client.ObjectKey, t time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.at == nil {
+		p.at = map[client.ObjectKey]time.Time{}
+	}
+	if t.After(p.at[key]) {
+		p.at[key] = t
+	}
+}
+
+func (p *pushTimes) get(key client.ObjectKey) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.at[key]
+}
+
+// answered forgets the push of time t once a fetch that listed the refs
+// after it succeeded; a later push stays.
+func (p *pushTimes) answered(key client.ObjectKey, t time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !t.IsZero() && p.at[key].Equal(t) {
+		delete(p.at, key)
+	}
 }

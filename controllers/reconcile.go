@@ -66,6 +66,9 @@ type syncRun struct {
 	// newWork: a spec change or a reconcile request started this run, so
 	// a revision held back by rollback.onFailure is tried again.
 	newWork bool
+	// requested: a reconcile request started this run; someone may have
+	// just pushed, so the refs are listed afresh.
+	requested bool
 	// progress patches the Reconciling condition at phase boundaries, at
 	// most once per progressEvery (see progress).
 	progress bool
@@ -112,7 +115,7 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	requestedNow := requested != cs.Status.LastHandledReconcileAt
 	specChanged := cs.Status.ObservedGeneration != cs.Generation
 	cs.Status.LastHandledReconcileAt = requested
-	run := &syncRun{cs: cs, before: before, started: time.Now(), newWork: requestedNow || specChanged, progress: requestedNow || specChanged}
+	run := &syncRun{cs: cs, before: before, started: time.Now(), newWork: requestedNow || specChanged, requested: requestedNow, progress: requestedNow || specChanged}
 	run.lastProgress = run.started
 	// Someone who asked for this sync, or changed a ConfigSync that had
 	// synced, is likely watching: say at once that it started. A new
@@ -236,10 +239,19 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 	if git.Timeout != nil {
 		req.Timeout = git.Timeout.Duration
 	}
+	// Other fetches of the repository may share a listing already under
+	// way, unless a push or a reconcile request came after it started.
+	key := client.ObjectKeyFromObject(run.cs)
+	pushed := r.pushed.get(key)
+	req.NotBefore = pushed
+	if run.requested && run.started.After(pushed) {
+		req.NotBefore = run.started
+	}
 	art, err := r.Fetcher.Fetch(ctx, req)
 	if err != nil {
 		return sourceErr(err)
 	}
+	r.pushed.answered(key, pushed)
 	if run.pin == "" {
 		run.cs.Status.LastAttemptedRevision = art.Revision()
 	}

@@ -38,6 +38,10 @@ type Request struct {
 	Auth *Auth
 	// Timeout bounds the whole fetch; zero means DefaultTimeout.
 	Timeout time.Duration
+	// NotBefore: the refs must come from a listing that started at or after
+	// this time, such as when a push was announced; zero lets the fetch
+	// share a listing of the repository already under way.
+	NotBefore time.Time
 }
 
 // DefaultTimeout bounds a fetch whose Request sets none.
@@ -97,7 +101,7 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err
 	}
 	key := cacheKey(req.URL, req.Auth)
 
-	refs, err := f.listRefs(ctx, key, c)
+	refs, err := f.listRefs(ctx, key, c, req.NotBefore)
 	if err != nil {
 		return nil, err
 	}
@@ -150,9 +154,9 @@ func (f *GitFetcher) artifactDir(key, commit string) string {
 }
 
 // listRefs lists the remote's refs; concurrent callers on one repository and
-// credentials share one request that started after they asked.
-func (f *GitFetcher) listRefs(ctx context.Context, key string, c conn) ([]*plumbing.Reference, error) {
-	return f.listings.list(ctx, key, func() ([]*plumbing.Reference, error) {
+// credentials share one request (see refListings).
+func (f *GitFetcher) listRefs(ctx context.Context, key string, c conn, notBefore time.Time) ([]*plumbing.Reference, error) {
+	return f.listings.list(ctx, key, notBefore, func() ([]*plumbing.Reference, error) {
 		remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{c.url}})
 		refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: c.auth, CABundle: c.caBundle})
 		if err != nil {

@@ -3,17 +3,18 @@ package source
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // refListings shares ref listings of one repository between concurrent
-// fetches, without ever answering a caller with a listing that started
-// before it asked. singleflight would let a fetch triggered by a push join
-// a listing already under way, one that may predate the push, and the push
-// would be missed until the next interval. Here a caller that finds a
-// listing running waits for the next one, which all callers that arrived
-// meanwhile share: at most one listing per repository runs, one waits.
+// fetches, without answering a caller with a listing older than it allows.
+// A fetch triggered by a push must not join a listing already under way: it
+// may predate the push, which would then be missed until the next interval.
+// Such a caller (notBefore after the running listing's start) waits for the
+// next listing, shared by all who arrive meanwhile; other callers join the
+// running one. At most one listing per repository runs, one waits.
 type refListings struct {
 	mu   sync.Mutex
 	byID map[string]*listingState
@@ -24,14 +25,15 @@ type listingState struct {
 }
 
 type listing struct {
-	done chan struct{}
+	started time.Time
+	done    chan struct{}
 	refs []*plumbing.Reference
 	err  error
 }
 
-// list returns a listing of key started after the call, running fn for it
-// or sharing the run of another caller.
-func (l *refListings) list(ctx context.Context, key string, fn func() ([]*plumbing.Reference, error)) ([]*plumbing.Reference, error) {
+// list returns a listing of key started no earlier than notBefore, running
+// fn for it or sharing the run of another caller.
+func (l *refListings) list(ctx context.Context, key string, notBefore time.Time, fn func() ([]*plumbing.Reference, error)) ([]*plumbing.Reference, error) {
 	l.mu.Lock()
 	if l.byID == nil {
 		l.byID = map[string]*listingState{}
@@ -42,8 +44,12 @@ func (l *refListings) list(ctx context.Context, key string, fn func() ([]*plumbi
 		l.byID[key] = st
 	}
 	switch {
+	case st.running != nil && !st.running.started.Before(notBefore):
+		c := st.running
+		l.mu.Unlock()
+		return wait(ctx, c)
 	case st.running == nil:
-		c := &listing{done: make(chan struct{})}
+		c := &listing{started: time.Now(), done: make(chan struct{})}
 		st.running = c
 		l.mu.Unlock()
 		l.run(key, st, c, fn)
@@ -60,6 +66,7 @@ func (l *refListings) list(ctx context.Context, key string, fn func() ([]*plumbi
 		<-prev.done // not ctx: others may be waiting for this caller to run the next listing
 		l.mu.Lock()
 		st.running, st.next = c, nil
+		c.started = time.Now()
 		l.mu.Unlock()
 		l.run(key, st, c, fn)
 		return c.refs, c.err
