@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -427,8 +428,9 @@ func (b *bench) requests() (map[string]float64, error) {
 }
 
 // logRequests logs the requests made between two counter readings, per
-// ConfigSync, most frequent first: where a sync's time goes on the apiserver.
-func logRequests(what string, before, after map[string]float64, perN int) {
+// ConfigSync, most frequent first: where a sync's time goes on the
+// apiserver. It returns the ones made at least once per ConfigSync.
+func logRequests(what string, before, after map[string]float64, perN int) string {
 	type kv struct {
 		k string
 		v float64
@@ -443,9 +445,14 @@ func logRequests(what string, before, after map[string]float64, perN int) {
 	}
 	sort.Slice(diff, func(i, j int) bool { return diff[i].v > diff[j].v })
 	log("%s: %.0f requests to the apiserver, %.1f per ConfigSync", what, total, total/float64(perN))
+	var main []string
 	for _, d := range diff {
 		log("  %-50s %8.0f  %6.2f per ConfigSync", d.k, d.v, d.v/float64(perN))
+		if per := d.v / float64(perN); per >= 0.99 {
+			main = append(main, fmt.Sprintf("%.0f %s", per, strings.TrimSuffix(d.k, "/")))
+		}
 	}
+	return fmt.Sprintf("%.1f requests per ConfigSync: %s", total/float64(perN), strings.Join(main, ", "))
 }
 
 // profile records the manager's CPU profile for profileSeconds into
@@ -482,6 +489,33 @@ func (b *bench) profile(m *manager, name string) {
 	}()
 }
 
+// profileAPIServer records the apiserver's own CPU profile (it serves
+// /debug/pprof to its admins) in the background, like profile.
+func (b *bench) profileAPIServer(name string) {
+	if b.profileDir == "" {
+		return
+	}
+	b.profiles.Add(1)
+	go func() {
+		defer b.profiles.Done()
+		cs, err := kubernetes.NewForConfig(b.rest)
+		if err != nil {
+			log("profile %s: %v", name, err)
+			return
+		}
+		raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(b.profileSeconds)).
+			Timeout(time.Duration(b.profileSeconds+30) * time.Second).DoRaw(context.Background())
+		if err == nil {
+			err = os.WriteFile(filepath.Join(b.profileDir, name+".apiserver.cpu.pprof"), raw, 0o644)
+		}
+		if err != nil {
+			log("profile %s: %v", name, err)
+			return
+		}
+		log("wrote the apiserver's profile of %s", name)
+	}()
+}
+
 func (b *bench) row(scenario, ours, baseline, ratio, target string) {
 	b.rows = append(b.rows, fmt.Sprintf("| %s | %s | %s | %s | %s |", scenario, ours, baseline, ratio, target))
 }
@@ -497,7 +531,7 @@ func (b *bench) massSyncAndNoOp() error {
 	if err != nil {
 		return err
 	}
-	logCPU("baseline", baseCPU, processCPU(), base)
+	b.notes = append(b.notes, "Bare SSA baseline, CPU time used: "+logCPU("baseline", baseCPU, processCPU(), base)+fmt.Sprintf(" (in %s).", base.Round(time.Millisecond)))
 	floor, err := b.baseline("bench-mass-floor", b.n, b.objects, true)
 	if err != nil {
 		return err
@@ -513,9 +547,10 @@ func (b *bench) massSyncAndNoOp() error {
 	}
 	defer m.stop()
 	if reqAfter, err := b.requests(); err == nil {
-		logRequests("mass sync", reqBefore, reqAfter, b.n)
+		b.notes = append(b.notes, "Mass sync, requests to the apiserver: "+logRequests("mass sync", reqBefore, reqAfter, b.n)+".")
 	}
-	logCPU("mass sync", procBefore, processCPU(), took)
+	b.notes = append(b.notes, "Mass sync, CPU time used: "+logCPU("mass sync", procBefore, processCPU(), took)+
+		fmt.Sprintf(" (in %s on %d cores).", took.Round(time.Millisecond), runtime.NumCPU()))
 	_, rss := m.usage()
 	b.row(fmt.Sprintf("1. mass sync: %d ConfigSyncs x %d objects, creation to all Ready", b.n, b.objects),
 		took.Round(time.Millisecond).String(), base.Round(time.Millisecond).String()+" (bare SSA)", fmt.Sprintf("%.2fx", took.Seconds()/base.Seconds()), "within 1.5x; under 60 s")
@@ -568,6 +603,7 @@ func (b *bench) syncFleet(ns string, repo *testgit.Repo, n int) (time.Duration, 
 		return 0, nil, err
 	}
 	b.profile(m, ns)
+	b.profileAPIServer(ns)
 	rw, err := b.watchReady(ns)
 	if err != nil {
 		m.stop()
@@ -738,6 +774,7 @@ func (b *bench) write() error {
 	s.WriteString("Every figure is measured in the same run as its baseline, on the same machine: a real kube-apiserver and etcd (the test control plane), a Git server on loopback, and the operator's own binary as a separate process (its CPU and peak RSS read from /proc).\n\n")
 	fmt.Fprintf(&s, "Machine: %d cores, %s memory, %s/%s, %s; manager flags --concurrent=%d --apply-concurrency=%d; run %s.\n\n",
 		runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version(), b.workers, b.applyConc, time.Now().UTC().Format("2006-01-02"))
+	s.WriteString("Two baselines: *bare SSA* applies each object once with a bare client; *dry-run + SSA* first dry-runs every object, then applies them, which is the least an applier that refuses to write anything of a set that would partly fail (ConfigSync, Flux) must ask of the apiserver. On this machine the apiserver, etcd, the Git server and the manager share two cores, so every request any of them serves is time taken from the others.\n\n")
 	s.WriteString("| scenario | ConfigSync | baseline | ratio | target |\n|---|---|---|---|---|\n")
 	for _, r := range b.rows {
 		s.WriteString(r + "\n")
@@ -835,11 +872,16 @@ func processCPU() map[string]time.Duration {
 	return out
 }
 
-func logCPU(what string, before, after map[string]time.Duration, wall time.Duration) {
-	for k, v := range after {
-		d := v - before[k]
+// logCPU logs and returns the CPU each process used between two readings.
+func logCPU(what string, before, after map[string]time.Duration, wall time.Duration) string {
+	names := slices.Sorted(maps.Keys(after))
+	parts := make([]string, 0, len(names))
+	for _, k := range names {
+		d := after[k] - before[k]
 		log("%s: %-34s CPU %6.1f s (%.0f%% of one core)", what, k, d.Seconds(), 100*d.Seconds()/wall.Seconds())
+		parts = append(parts, fmt.Sprintf("%s %.1f s", k, d.Seconds()))
 	}
+	return strings.Join(parts, ", ")
 }
 
 func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }
