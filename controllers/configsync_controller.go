@@ -66,6 +66,9 @@ type ConfigSyncReconciler struct {
 	// pushed holds when a push was announced for each ConfigSync it
 	// enqueued, so that its fetch lists the refs after the push.
 	pushed pushTimes
+	// renders keeps each ConfigSync's last render for resyncs of the same
+	// commit, spec and inputs.
+	renders renderCache
 	// elected is closed once this replica leads (see enqueue).
 	elected <-chan struct{}
 

@@ -53,7 +53,9 @@ type syncRun struct {
 	artifact *source.Artifact
 	tree     filetree.Tree
 	objs     []*unstructured.Unstructured
-	changes  apply.ChangeSet
+	// renderKey digests what objs were rendered from (see renderCache).
+	renderKey string
+	changes   apply.ChangeSet
 	// applier applies to the ConfigSync's cluster as its identity.
 	applier *apply.Manager
 	// inventory is what the ConfigSync owns after this sync; nil until the
@@ -344,14 +346,19 @@ func sourceErr(err error) error {
 }
 
 func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
-	tree, err := run.artifact.Load(run.cs.Spec.Source.Git.Path, filetree.DefaultLimits)
-	if err != nil {
-		return sourceErr(err)
-	}
 	inputs, err := r.renderInputs(ctx, run.cs)
 	if err != nil {
 		// A missing Secret or ConfigMap may be created soon: retry with backoff.
 		return transientErr(configsv1.ReasonRenderFailed, err)
+	}
+	run.renderKey = renderKey(run.cs, run.artifact.Commit, inputs)
+	if objs := r.renders.get(client.ObjectKeyFromObject(run.cs), run.renderKey); objs != nil {
+		run.objs = objs // rendered from the same commit, spec and inputs before
+		return nil
+	}
+	tree, err := run.artifact.Load(run.cs.Spec.Source.Git.Path, filetree.DefaultLimits)
+	if err != nil {
+		return sourceErr(err)
 	}
 	out, err := renderers.Run(ctx, run.cs.Spec.Render, inputs, tree)
 	if err != nil {
@@ -362,6 +369,9 @@ func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
 }
 
 func (r *ConfigSyncReconciler) decode(ctx context.Context, run *syncRun) error {
+	if run.objs != nil {
+		return nil // from the render cache
+	}
 	objs, err := DesiredObjects(run.cs, run.tree)
 	if err != nil {
 		return configErr(configsv1.ReasonInvalidManifest, err)
@@ -369,6 +379,7 @@ func (r *ConfigSyncReconciler) decode(ctx context.Context, run *syncRun) error {
 	if len(objs) == 0 && !run.cs.Spec.AllowEmpty {
 		return configErr(configsv1.ReasonInvalidManifest, fmt.Errorf("the source rendered no objects at %s; set allowEmpty to sync an empty set", run.artifact.Revision()))
 	}
+	r.renders.put(client.ObjectKeyFromObject(run.cs), run.renderKey, objs)
 	run.objs = objs
 	return nil
 }
@@ -500,6 +511,7 @@ func (r *ConfigSyncReconciler) finalize(ctx context.Context, cs *configsv1.Confi
 		return ctrl.Result{}, err
 	}
 	forgetMetrics(cs.Namespace, cs.Name)
+	r.renders.forget(client.ObjectKeyFromObject(cs))
 	patch := client.MergeFromWithOptions(cs.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(cs, configsv1.Finalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, cs, patch))

@@ -156,3 +156,45 @@ data:
 		}))
 	}, timeout).Should(Succeed())
 }
+
+// A template that draws a random value renders once per commit and inputs:
+// resyncs reuse the render and leave the cluster alone, while a change of a
+// valuesFrom ConfigMap renders again.
+func TestResyncsReuseTheRenderUntilItsInputsChange(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "app.git")
+	repo.Commit(t, map[string]string{
+		"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: drawn}\ndata:\n  token: {{ randAlphaNum 16 | quote }}\n  team: {{ .team | quote }}\n",
+	}, "random")
+	values := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "team-values"}, Data: map[string]string{"values.yaml": "team: payments\n"}}
+	g.Expect(k8s.Create(ctx, values)).To(Succeed())
+	cs := newConfigSync(ns, "app", repo.URL, "")
+	cs.Spec.Render = []configsv1.RenderStep{{Template: &configsv1.TemplateStep{
+		ValuesFrom: []configsv1.ValuesReference{{Kind: "ConfigMap", Name: "team-values"}},
+	}}}
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+	var first string
+	g.Eventually(func(g Gomega) {
+		data := configMapData(g, ns, "drawn")
+		g.Expect(data).To(HaveKeyWithValue("team", "payments"))
+		first = data["token"]
+	}, timeout).Should(Succeed())
+
+	for range 2 {
+		requestReconcile(t, ns, "app")
+		waitForHandledRequest(g, ns, "app")
+		g.Expect(configMapData(g, ns, "drawn")).To(HaveKeyWithValue("token", first), "a resync rendered again")
+	}
+
+	patchObject(t, client.ObjectKey{Namespace: ns, Name: "team-values"}, &corev1.ConfigMap{}, func(cm *corev1.ConfigMap) {
+		cm.Data["values.yaml"] = "team: billing\n"
+	})
+	requestReconcile(t, ns, "app")
+	g.Eventually(func(g Gomega) {
+		data := configMapData(g, ns, "drawn")
+		g.Expect(data).To(HaveKeyWithValue("team", "billing"))
+		g.Expect(data["token"]).NotTo(Equal(first))
+	}, timeout).Should(Succeed())
+}
