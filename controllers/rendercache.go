@@ -17,7 +17,8 @@ import (
 // and what they were rendered from. A resync of the same commit with the
 // same spec and inputs reuses them instead of loading, rendering and
 // decoding the tree again: most of a no-op resync's CPU. One entry per
-// ConfigSync, so memory is bounded by what the ConfigSyncs apply.
+// ConfigSync, each object kept as its JSON (a tenth of its decoded size),
+// so memory is bounded by what the ConfigSyncs apply.
 //
 // A side effect users of the peers ask for: a template or chart that draws
 // random values or the time renders once per commit and inputs, not at
@@ -29,7 +30,7 @@ type renderCache struct {
 
 type renderEntry struct {
 	key  string
-	objs []*unstructured.Unstructured
+	objs [][]byte
 }
 
 // renderKey digests everything a render depends on: the commit, the path,
@@ -44,7 +45,7 @@ func renderKey(cs *configsv1.ConfigSync, commit string, in renderers.Inputs) str
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// get returns copies of the objects rendered for key, or nil.
+// get returns the objects rendered for key, or nil.
 func (c *renderCache) get(cs client.ObjectKey, key string) []*unstructured.Unstructured {
 	c.mu.Lock()
 	e, ok := c.entries[cs]
@@ -52,29 +53,37 @@ func (c *renderCache) get(cs client.ObjectKey, key string) []*unstructured.Unstr
 	if !ok || e.key != key {
 		return nil
 	}
-	return copyObjects(e.objs)
+	objs := make([]*unstructured.Unstructured, len(e.objs))
+	for i, raw := range e.objs {
+		objs[i] = &unstructured.Unstructured{}
+		if err := objs[i].UnmarshalJSON(raw); err != nil {
+			return nil // cannot happen for what put encoded; render again
+		}
+	}
+	return objs
 }
 
-// put keeps copies of objs as rendered for key.
+// put keeps objs as rendered for key.
 func (c *renderCache) put(cs client.ObjectKey, key string, objs []*unstructured.Unstructured) {
+	raws := make([][]byte, len(objs))
+	for i, o := range objs {
+		raw, err := o.MarshalJSON()
+		if err != nil {
+			c.forget(cs)
+			return
+		}
+		raws[i] = raw
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
 		c.entries = map[client.ObjectKey]renderEntry{}
 	}
-	c.entries[cs] = renderEntry{key: key, objs: copyObjects(objs)}
+	c.entries[cs] = renderEntry{key: key, objs: raws}
 }
 
 func (c *renderCache) forget(cs client.ObjectKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.entries, cs)
-}
-
-func copyObjects(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
-	out := make([]*unstructured.Unstructured, len(objs))
-	for i, o := range objs {
-		out[i] = o.DeepCopy()
-	}
-	return out
 }
