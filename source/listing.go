@@ -27,8 +27,8 @@ type listingState struct {
 type listing struct {
 	started time.Time
 	done    chan struct{}
-	refs []*plumbing.Reference
-	err  error
+	refs    []*plumbing.Reference
+	err     error
 }
 
 // list returns a listing of key started no earlier than notBefore, running
