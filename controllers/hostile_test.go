@@ -89,6 +89,13 @@ func hostileRepos() []hostileRepo {
 		{name: "a document that is a list of scalars", files: map[string]string{"list.yaml": "apiVersion: v1\nkind: ConfigMap\n---\n- a\n- b\n"}, reason: configsv1.ReasonInvalidManifest, message: "list.yaml"},
 		{name: "100 MB manifest file", files: map[string]string{"huge.yaml": manifest("ConfigMap", "huge", "data:\n  a: \""+strings.Repeat("x", 100<<20)+"\"\n")}, reason: configsv1.ReasonInvalidManifest, message: "huge.yaml", slow: true},
 		{name: "10,001 files", files: manyFiles(10001), reason: configsv1.ReasonSourceTooLarge, message: "more than 10000 files", slow: true},
+		{name: "render whose inventory would not fit the status", files: map[string]string{
+			"many.yaml": `{{ range $i := until 4000 }}---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: {{ printf "cm-%04d-%s" $i (repeat 230 "x") }}}
+{{ end }}`,
+		}, spec: tmpl, reason: configsv1.ReasonSourceTooLarge, message: "split the objects over several ConfigSyncs"},
 		{name: "empty render", files: map[string]string{"README.md": "nothing here\n"}, reason: configsv1.ReasonInvalidManifest, message: "allowEmpty"},
 		{name: "target that matches nothing", files: map[string]string{"ok.yaml": cm}, spec: func(cs *configsv1.ConfigSync) {
 			cs.Spec.Targets = []configsv1.Target{{Type: configsv1.TargetDeployment, Name: "ghost"}}

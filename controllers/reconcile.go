@@ -379,6 +379,9 @@ func (r *ConfigSyncReconciler) decode(ctx context.Context, run *syncRun) error {
 	if len(objs) == 0 && !run.cs.Spec.AllowEmpty {
 		return configErr(configsv1.ReasonInvalidManifest, fmt.Errorf("the source rendered no objects at %s; set allowEmpty to sync an empty set", run.artifact.Revision()))
 	}
+	if err := checkInventorySize(objs); err != nil {
+		return configErr(configsv1.ReasonSourceTooLarge, err)
+	}
 	r.renders.put(client.ObjectKeyFromObject(run.cs), run.renderKey, objs)
 	run.objs = objs
 	return nil
@@ -531,6 +534,7 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 	cs.Status.SourceRevision = rev
 	cs.Status.SourcePath = cs.Spec.Source.Git.Path
 	cs.Status.Targets, cs.Status.AppliedTargets = keepApplied(cs.Status.Targets, run.changes)
+	cs.Status.Targets = capTargets(cs.Status.Targets)
 	cs.Status.Inventory = run.inventory.List()
 	digest := digestOf(run.objs)
 	result, reason := configsv1.HistorySucceeded, configsv1.ReasonSucceeded
@@ -589,6 +593,7 @@ func (r *ConfigSyncReconciler) recordFailure(ctx context.Context, run *syncRun, 
 	setCondition(cs, configsv1.ConditionDegraded, metav1.ConditionTrue, reason, msg)
 	if run.changes != nil {
 		cs.Status.Targets, cs.Status.AppliedTargets = targetStatuses(run.changes)
+		cs.Status.Targets = capTargets(cs.Status.Targets)
 		keepWritten(run)
 	}
 
@@ -637,6 +642,38 @@ func keepApplied(previous []configsv1.TargetStatus, changes apply.ChangeSet) ([]
 		}
 	}
 	return out, applied
+}
+
+// MaxInventoryBytes bounds the inventory a ConfigSync keeps in its status:
+// etcd stores an object of at most 1.5 MiB, and a status it cannot write
+// would leave the ConfigSync unable to report or prune anything.
+const MaxInventoryBytes = 1 << 20
+
+// maxTargetStatuses bounds status.targets for the same reason.
+const maxTargetStatuses = 1000
+
+// checkInventorySize refuses a set whose inventory would not fit the status.
+func checkInventorySize(objs []*unstructured.Unstructured) error {
+	size := 0
+	for _, o := range objs {
+		ref := toReference(apply.RefOf(o))
+		size += len(ref.APIVersion) + len(ref.Kind) + len(ref.Namespace) + len(ref.Name) + len(`{"apiVersion":"","kind":"","namespace":"","name":""},`)
+	}
+	if size > MaxInventoryBytes {
+		return fmt.Errorf("the source renders %d objects, whose inventory would take %d KiB of the ConfigSync's status; the limit is %d KiB: split the objects over several ConfigSyncs", len(objs), size>>10, MaxInventoryBytes>>10)
+	}
+	return nil
+}
+
+// capTargets keeps at most maxTargetStatuses entries, those that failed or
+// were not applied first, in their order otherwise.
+func capTargets(ts []configsv1.TargetStatus) []configsv1.TargetStatus {
+	if len(ts) <= maxTargetStatuses {
+		return ts
+	}
+	settled := func(r configsv1.TargetResult) bool { return r == configsv1.TargetApplied || r == configsv1.TargetUnchanged }
+	sort.SliceStable(ts, func(i, j int) bool { return !settled(ts[i].Result) && settled(ts[j].Result) })
+	return ts[:maxTargetStatuses]
 }
 
 func targetStatuses(changes apply.ChangeSet) ([]configsv1.TargetStatus, int32) {

@@ -3,15 +3,18 @@ package controllers_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testgit"
+	"github.com/configsync/configsync/source"
 )
 
 const deployment = `apiVersion: apps/v1
@@ -84,4 +87,36 @@ func TestPlainFilesBecomeConfigMapsAndRollTheDeployment(t *testing.T) {
 		g.Expect(configMapData(g, ns, "app-config")).To(HaveKeyWithValue("app.yaml", "color: green\nsize: 3\n"))
 		g.Expect(deploymentDigest(g, ns)).NotTo(Equal(first))
 	}, timeout).Should(Succeed())
+}
+
+// A ConfigSync of 1,200 objects lists 1,000 of them in status.targets (so
+// its status stays storable), counts all in appliedTargets and keeps all in
+// its inventory; a resync still writes nothing.
+func TestALargeSetListsAThousandTargets(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "many.git")
+	repo.Commit(t, map[string]string{
+		"many.yaml": "{{ range $i := until 1200 }}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ printf \"cm-%04d\" $i }}}\n{{ end }}",
+	}, "1,200 ConfigMaps")
+	cs := newConfigSync(ns, "many", repo.URL, "")
+	cs.Spec.Render = []configsv1.RenderStep{{Template: &configsv1.TemplateStep{}}}
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		cs := getConfigSync(g, ns, "many")
+		g.Expect(condition(cs, configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(cs.Status.AppliedTargets).To(BeEquivalentTo(1200))
+		g.Expect(cs.Status.Inventory).To(HaveLen(1200))
+		g.Expect(cs.Status.Targets).To(HaveLen(1000))
+	}, 2*timeout).Should(Succeed())
+
+	rv := getConfigSync(g, ns, "many").ResourceVersion
+	done := reconciles(g)
+	_, err := reconciler.TriggerPush(ctx, map[string]bool{source.NormalizeURL(repo.URL): true}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func() float64 { return reconciles(g) }, timeout).Should(BeNumerically(">", done))
+	g.Consistently(func(g Gomega) {
+		g.Expect(getConfigSync(g, ns, "many").ResourceVersion).To(Equal(rv))
+	}, time.Second, 100*time.Millisecond).Should(Succeed(), "a resync of the same set wrote the status")
 }

@@ -430,11 +430,16 @@ type ConfigSyncStatus struct {
 	// +optional
 	AppliedTargets int32 `json:"appliedTargets"`
 
-	// Targets is the result of each target of the last sync.
+	// Targets is the result of each target of the last sync, at most
+	// 1,000 of them: those that failed or were not applied first, so that a
+	// status stays within what the apiserver stores. AppliedTargets counts
+	// them all.
 	// +optional
 	Targets []TargetStatus `json:"targets,omitempty"`
 
-	// Inventory lists every object this ConfigSync applied and owns.
+	// Inventory lists every object this ConfigSync applied and owns. A
+	// render whose inventory would take more than 1 MiB is refused
+	// (SourceTooLarge) before anything is applied.
 	// +optional
 	Inventory []ObjectReference `json:"inventory,omitempty"`
 
