@@ -671,7 +671,9 @@ func capTargets(ts []configsv1.TargetStatus) []configsv1.TargetStatus {
 	if len(ts) <= maxTargetStatuses {
 		return ts
 	}
-	settled := func(r configsv1.TargetResult) bool { return r == configsv1.TargetApplied || r == configsv1.TargetUnchanged }
+	settled := func(r configsv1.TargetResult) bool {
+		return r == configsv1.TargetApplied || r == configsv1.TargetUnchanged
+	}
 	sort.SliceStable(ts, func(i, j int) bool { return !settled(ts[i].Result) && settled(ts[j].Result) })
 	return ts[:maxTargetStatuses]
 }
