@@ -63,6 +63,15 @@ func countRequests(g Gomega, resource, dryRun string) float64 {
 	return total
 }
 
+// tenConfigMaps is a repository of ten ConfigMaps, cm-0 to cm-9.
+func tenConfigMaps() map[string]string {
+	files := map[string]string{}
+	for i := range 10 {
+		files[fmt.Sprintf("cm-%d.yaml", i)] = configMap(fmt.Sprintf("cm-%d", i), "blue")
+	}
+	return files
+}
+
 // Given ten synced ConfigMaps, resyncs that find nothing to change send no
 // write request for them (the apiserver's own counter says so); a field
 // someone edits by hand is put back by the next sync.
@@ -71,11 +80,7 @@ func TestNoOpResyncWritesNothingAndDriftIsCorrected(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	repo := testgit.Start(t).NewRepo(t, "app.git")
-	files := map[string]string{}
-	for i := range 10 {
-		files[fmt.Sprintf("cm-%d.yaml", i)] = configMap(fmt.Sprintf("cm-%d", i), "blue")
-	}
-	repo.Commit(t, files, "ten")
+	repo.Commit(t, tenConfigMaps(), "ten")
 	g.Expect(k8s.Create(ctx, newConfigSync(ns, "app", repo.URL, ""))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(getConfigSync(g, ns, "app").Status.AppliedTargets).To(BeEquivalentTo(10))
@@ -129,11 +134,7 @@ func TestAQuickSyncWritesItsStatusOnce(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	repo := testgit.Start(t).NewRepo(t, "app.git")
-	files := map[string]string{}
-	for i := range 10 {
-		files[fmt.Sprintf("cm-%d.yaml", i)] = configMap(fmt.Sprintf("cm-%d", i), "blue")
-	}
-	repo.Commit(t, files, "ten")
+	repo.Commit(t, tenConfigMaps(), "ten")
 
 	wc, err := client.NewWithWatch(restConfig, client.Options{Scheme: testScheme})
 	g.Expect(err).NotTo(HaveOccurred())
