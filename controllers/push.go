@@ -102,3 +102,9 @@ func (p *pushTimes) answered(key client.ObjectKey, t time.Time) {
 		delete(p.at, key)
 	}
 }
+
+func (p *pushTimes) forget(key client.ObjectKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.at, key)
+}

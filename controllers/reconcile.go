@@ -515,6 +515,7 @@ func (r *ConfigSyncReconciler) finalize(ctx context.Context, cs *configsv1.Confi
 	}
 	forgetMetrics(cs.Namespace, cs.Name)
 	r.renders.forget(client.ObjectKeyFromObject(cs))
+	r.pushed.forget(client.ObjectKeyFromObject(cs))
 	patch := client.MergeFromWithOptions(cs.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(cs, configsv1.Finalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, cs, patch))
