@@ -21,6 +21,7 @@ import (
 // matched too: its reconcile costs one ref listing when nothing changed.
 // ConfigSyncs pinned to a revision or suspended are left alone.
 func (r *ConfigSyncReconciler) TriggerPush(ctx context.Context, repos map[string]bool, branches []string) (int, error) {
+	at := time.Now() // the push was announced: refs listed from now on show it
 	list := &configsv1.ConfigSyncList{}
 	if err := r.Client.List(ctx, list); err != nil {
 		return 0, fmt.Errorf("list ConfigSyncs: %w", err)
@@ -35,7 +36,7 @@ func (r *ConfigSyncReconciler) TriggerPush(ctx context.Context, repos map[string
 		if git.Branch != "" && len(branches) > 0 && !slices.Contains(branches, git.Branch) {
 			continue
 		}
-		if err := r.enqueue(ctx, cs); err != nil {
+		if err := r.enqueue(ctx, cs, at); err != nil {
 			return n, err
 		}
 		n++
@@ -47,10 +48,10 @@ func (r *ConfigSyncReconciler) TriggerPush(ctx context.Context, repos map[string
 // cost to the apiserver. A replica that does not lead (its controller is not
 // running) or whose queue of pushes is full sets the reconcile annotation
 // instead, which the leader watches.
-func (r *ConfigSyncReconciler) enqueue(ctx context.Context, cs *configsv1.ConfigSync) error {
+func (r *ConfigSyncReconciler) enqueue(ctx context.Context, cs *configsv1.ConfigSync, at time.Time) error {
 	select {
 	case <-r.elected:
-		r.pushed.record(client.ObjectKeyFromObject(cs), time.Now())
+		r.pushed.record(client.ObjectKeyFromObject(cs), at)
 		select {
 		case r.pushes <- event.GenericEvent{Object: cs}:
 			return nil
