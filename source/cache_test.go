@@ -2,9 +2,14 @@ package source_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -181,5 +186,99 @@ func TestFetchMetricsCountCacheHits(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(source.FetchDuration, "configsync_source_fetch_duration_seconds"); n == 0 {
 		t.Fatal("no fetch duration recorded")
+	}
+}
+
+// heldListing answers the first ref listing after arm() with the refs of
+// when it started, but only once release is closed: a listing under way
+// while a push lands. listed is closed when it has read the refs.
+type heldListing struct {
+	armed, held     atomic.Bool
+	listed, release chan struct{}
+}
+
+func newHeldListing() *heldListing {
+	return &heldListing{listed: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (h *heldListing) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/info/refs") || !h.armed.Load() || !h.held.CompareAndSwap(false, true) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		close(h.listed)
+		<-h.release
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+}
+
+func fetchInBackground(t *testing.T, fetcher *source.GitFetcher, url string, notBefore time.Time) chan string {
+	got := make(chan string, 1)
+	go func() {
+		art, err := fetcher.Fetch(context.Background(), source.Request{URL: url, Branch: "main", NotBefore: notBefore})
+		if err != nil {
+			t.Errorf("fetch: %v", err)
+			got <- ""
+			return
+		}
+		art.Release()
+		got <- art.Commit
+	}()
+	return got
+}
+
+// A fetch that must see refs listed after a push (NotBefore) never gets the
+// answer of a listing that was under way when the push landed, while a fetch
+// without that need shares it.
+func TestAFetchAfterAPushNeverSharesAnOlderListing(t *testing.T) {
+	hold := newHeldListing()
+	repo := testgit.StartWith(t, testgit.Options{Middleware: hold.middleware}).NewRepo(t, "app.git")
+	before := repo.Commit(t, map[string]string{"app.yaml": "v: 1\n"}, "before")
+	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	if got := <-fetchInBackground(t, fetcher, repo.URL, time.Time{}); got != before {
+		t.Fatalf("got %.8s, want %.8s", got, before)
+	}
+
+	hold.armed.Store(true)
+	first := fetchInBackground(t, fetcher, repo.URL, time.Time{})
+	<-hold.listed
+	after := repo.Commit(t, map[string]string{"app.yaml": "v: 2\n"}, "pushed")
+	fresh := fetchInBackground(t, fetcher, repo.URL, time.Now())
+	shared := fetchInBackground(t, fetcher, repo.URL, time.Time{})
+	time.Sleep(100 * time.Millisecond) // both are waiting on the listings
+	close(hold.release)
+
+	if got := <-first; got != before {
+		t.Errorf("first fetch got %.8s, want %.8s", got, before)
+	}
+	if got := <-shared; got != before {
+		t.Errorf("a fetch without NotBefore got %.8s, want the listing under way (%.8s)", got, before)
+	}
+	if got := <-fresh; got != after {
+		t.Errorf("a fetch after the push got %.8s, want the pushed commit %.8s", got, after)
+	}
+}
+
+// A push between the listing of refs and the download moves the branch
+// past the listed commit, which the shallow clone then lacks: the fetch
+// takes the branch's new head instead of failing with RevisionNotFound.
+func TestABranchThatMovesDuringTheFetchYieldsItsNewHead(t *testing.T) {
+	hold := newHeldListing()
+	hold.armed.Store(true)
+	repo := testgit.StartWith(t, testgit.Options{Middleware: hold.middleware}).NewRepo(t, "app.git")
+	repo.Commit(t, map[string]string{"app.yaml": "v: 1\n"}, "before")
+	got := fetchInBackground(t, &source.GitFetcher{Dir: t.TempDir()}, repo.URL, time.Time{})
+	<-hold.listed
+	after := repo.Commit(t, map[string]string{"app.yaml": "v: 2\n"}, "pushed")
+	close(hold.release)
+	if sha := <-got; sha != after {
+		t.Errorf("got %.8s, want the branch's new head %.8s", sha, after)
 	}
 }

@@ -178,6 +178,12 @@ func (f *GitFetcher) download(ctx context.Context, key string, c conn, t target,
 		return "", err
 	}
 	commit, err := commitOf(repo, want)
+	if err != nil && t.ref.IsBranch() {
+		// The branch moved between the listing and the clone (a push in
+		// between), and the shallow clone holds only its new head: that is
+		// what a follower of the branch wants anyway.
+		commit, err = commitOf(repo, "HEAD")
+	}
 	if err != nil {
 		return "", err
 	}

@@ -57,6 +57,8 @@ type Options struct {
 	Username, Password string
 	// BearerToken requires "Authorization: Bearer <token>" on every request.
 	BearerToken string
+	// Middleware wraps the server's handler, say to hold a response back.
+	Middleware func(http.Handler) http.Handler
 }
 
 // Start starts a smart-HTTP Git server whose repositories live in a
@@ -73,6 +75,9 @@ func StartWith(t T, opts Options) *Server {
 		s.Auth(opts.Username, opts.Password)
 	}
 	s.AddHTTPMiddlewares(s.countUploadPacks)
+	if opts.Middleware != nil {
+		s.AddHTTPMiddlewares(opts.Middleware)
+	}
 	if opts.BearerToken != "" {
 		s.SetBearerToken(opts.BearerToken)
 		s.AddHTTPMiddlewares(s.requireBearer)
