@@ -126,46 +126,74 @@ func TestNoOpResyncWritesNothingAndDriftIsCorrected(t *testing.T) {
 	}, timeout).Should(Succeed())
 }
 
+// statusWritesUntilReady creates cs and follows its status through a watch
+// until it is Ready: how many times the status changed, the Reconciling
+// messages it showed on the way, and how long the sync took.
+func statusWritesUntilReady(t *testing.T, cs *configsv1.ConfigSync) (writes int, progress []string, took time.Duration) {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
+	wc, err := client.NewWithWatch(restConfig, client.Options{Scheme: testScheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	w, err := wc.Watch(ctx, &configsv1.ConfigSyncList{}, client.InNamespace(cs.Namespace))
+	g.Expect(err).NotTo(HaveOccurred())
+	defer w.Stop()
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+
+	last := configsv1.ConfigSyncStatus{}
+	deadline := time.After(timeout)
+	for {
+		var got *configsv1.ConfigSync
+		select {
+		case ev := <-w.ResultChan():
+			got, _ = ev.Object.(*configsv1.ConfigSync)
+		case <-deadline:
+			t.Fatalf("not Ready after %s; %d status writes", timeout, writes)
+		}
+		if got == nil || got.Name != cs.Name || equality.Semantic.DeepEqual(got.Status, last) {
+			continue
+		}
+		writes++
+		last = got.Status
+		if r := condition(got, configsv1.ConditionReconciling); r.Status == metav1.ConditionTrue {
+			progress = append(progress, r.Message)
+		}
+		if condition(got, configsv1.ConditionReady).Status == metav1.ConditionTrue {
+			return writes, progress, got.Status.History[0].Duration.Duration
+		}
+	}
+}
+
 // A new ConfigSync whose sync is quick has its status written once, with
 // the result: progress is patched at most once a second, as each status
 // write of a custom resource costs the apiserver several times an apply.
 func TestAQuickSyncWritesItsStatusOnce(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
 	repo := testgit.Start(t).NewRepo(t, "app.git")
 	repo.Commit(t, tenConfigMaps(), "ten")
+	// Another ConfigSync has the commit downloaded already, as in a fleet
+	// on one repository (a download is announced: see the next test).
+	warm := newNamespace(t)
+	g.Expect(k8s.Create(ctx, newConfigSync(warm, "app", repo.URL, ""))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(condition(getConfigSync(g, warm, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+	}, timeout).Should(Succeed())
 
-	wc, err := client.NewWithWatch(restConfig, client.Options{Scheme: testScheme})
-	g.Expect(err).NotTo(HaveOccurred())
-	w, err := wc.Watch(ctx, &configsv1.ConfigSyncList{}, client.InNamespace(ns))
-	g.Expect(err).NotTo(HaveOccurred())
-	defer w.Stop()
-	g.Expect(k8s.Create(ctx, newConfigSync(ns, "app", repo.URL, ""))).To(Succeed())
+	writes, _, took := statusWritesUntilReady(t, newConfigSync(newNamespace(t), "app", repo.URL, ""))
+	// Under load a sync may take longer than a second, and then it shows
+	// its progress: one write per second it took.
+	g.Expect(writes).To(BeNumerically("<=", 1+int(took/time.Second)), "the sync took %s", took)
+}
 
-	statusWrites, last := 0, configsv1.ConfigSyncStatus{}
-	deadline := time.After(timeout)
-	for {
-		var cs *configsv1.ConfigSync
-		select {
-		case ev := <-w.ResultChan():
-			cs, _ = ev.Object.(*configsv1.ConfigSync)
-		case <-deadline:
-			t.Fatalf("not Ready after %s; %d status writes", timeout, statusWrites)
-		}
-		if cs == nil || equality.Semantic.DeepEqual(cs.Status, last) {
-			continue
-		}
-		statusWrites++
-		last = cs.Status
-		if condition(cs, configsv1.ConditionReady).Status == metav1.ConditionTrue {
-			took := cs.Status.History[0].Duration.Duration
-			// Under load a sync may take longer than a second, and then
-			// it shows its progress: one write per second it took.
-			g.Expect(statusWrites).To(BeNumerically("<=", 1+int(took/time.Second)), "the sync took %s", took)
-			return
-		}
-	}
+// A new ConfigSync whose commit must be downloaded says so while it
+// downloads, however quick the rest is.
+func TestADownloadIsShownAsItStarts(t *testing.T) {
+	g := NewWithT(t)
+	repo := testgit.Start(t).NewRepo(t, "app.git")
+	repo.Commit(t, tenConfigMaps(), "ten")
+	_, progress, _ := statusWritesUntilReady(t, newConfigSync(newNamespace(t), "app", repo.URL, ""))
+	g.Expect(progress).To(ContainElement(HavePrefix("downloading http://")))
 }
 
 // waitForHandledRequest waits until the ConfigSync handled the last

@@ -249,6 +249,14 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 	if run.requested && run.started.After(pushed) {
 		req.NotBefore = run.started
 	}
+	req.BeforeDownload = func() {
+		// A clone can take long: say so now, not at the next boundary.
+		if run.progress {
+			if err := r.writeProgress(ctx, run, "downloading "+source.RedactURL(git.RepoURL)); err != nil {
+				ctrl.LoggerFrom(ctx).V(1).Info("progress not recorded", "error", err.Error())
+			}
+		}
+	}
 	art, err := r.Fetcher.Fetch(ctx, req)
 	if err != nil {
 		return sourceErr(err)

@@ -42,6 +42,10 @@ type Request struct {
 	// this time, such as when a push was announced; zero lets the fetch
 	// share a listing of the repository already under way.
 	NotBefore time.Time
+	// BeforeDownload, when set, is called once the fetch knows the commit
+	// is not cached and must be downloaded: the one slow step of a fetch,
+	// worth telling a user about.
+	BeforeDownload func()
 }
 
 // DefaultTimeout bounds a fetch whose Request sets none.
@@ -116,6 +120,9 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err
 		}
 	}
 	ArtifactLookups.WithLabelValues(host, "miss").Inc()
+	if req.BeforeDownload != nil {
+		req.BeforeDownload()
+	}
 
 	want := target.commit
 	if want == "" {
