@@ -88,15 +88,7 @@ type bench struct {
 func run(c config) (err error) {
 	b := &bench{config: c, standalone: &testgit.Standalone{}}
 	defer b.standalone.Close()
-	defer func() {
-		if r := recover(); r != nil {
-			fe, ok := r.(*testgit.FatalError)
-			if !ok {
-				panic(r)
-			}
-			err = fe.Err
-		}
-	}()
+	defer testgit.RecoverFatal(&err)
 	if err := b.setUp(); err != nil {
 		return err
 	}

@@ -100,15 +100,7 @@ func (d *demo) step(format string, args ...any) {
 }
 
 func (d *demo) run(ctx context.Context) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			fe, ok := r.(*testgit.FatalError)
-			if !ok {
-				panic(r)
-			}
-			err = fe.Err
-		}
-	}()
+	defer testgit.RecoverFatal(&err)
 	cfg, err := d.cluster()
 	if err != nil {
 		return err

@@ -303,6 +303,20 @@ type FatalError struct{ Err error }
 
 func (e *FatalError) Error() string { return e.Err.Error() }
 
+// RecoverFatal turns a Standalone's Fatal into the error of the function
+// that defers it (defer testgit.RecoverFatal(&err)); other panics go on.
+func RecoverFatal(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	fe, ok := r.(*FatalError)
+	if !ok {
+		panic(r)
+	}
+	*err = fe.Err
+}
+
 func (s *Standalone) Helper()                      {}
 func (s *Standalone) Fatal(args ...any)            { panic(&FatalError{errors.New(fmt.Sprint(args...))}) }
 func (s *Standalone) Fatalf(f string, args ...any) { panic(&FatalError{fmt.Errorf(f, args...)}) }
