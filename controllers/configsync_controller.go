@@ -69,6 +69,9 @@ type ConfigSyncReconciler struct {
 	// renders keeps each ConfigSync's last render for resyncs of the same
 	// commit, spec and inputs.
 	renders renderCache
+	// written holds the resourceVersion of each ConfigSync's last write
+	// here, to tell a cache that lags behind it (see getConfigSync).
+	written writtenVersions
 	// elected is closed once this replica leads (see enqueue).
 	elected <-chan struct{}
 
@@ -147,6 +150,7 @@ func (r *ConfigSyncReconciler) patchStatus(ctx context.Context, before, cs *conf
 	if err := r.Client.Status().Patch(ctx, cs, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("patch status of %s/%s: %w", cs.Namespace, cs.Name, err)
 	}
+	r.written.record(cs)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -87,9 +88,13 @@ type syncRun struct {
 // Reconcile fetches, renders, dry-runs and applies one ConfigSync, then
 // records the outcome in its status.
 func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	cs := &configsv1.ConfigSync{}
-	if err := r.Client.Get(ctx, req.NamespacedName, cs); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	cs, err := r.getConfigSync(ctx, req.NamespacedName)
+	if apierrors.IsNotFound(err) {
+		r.written.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	if !cs.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, cs)
@@ -102,6 +107,7 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if err := r.Client.Patch(ctx, cs, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 		}
+		r.written.record(cs)
 	}
 	before := cs.DeepCopy()
 
@@ -128,7 +134,7 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}
 	defer func() { run.release() }()
-	err := r.sync(ctx, run)
+	err = r.sync(ctx, run)
 	if err != nil && canRollBack(run, err) {
 		run, err = r.rollBack(ctx, run, err)
 	}
@@ -524,6 +530,7 @@ func (r *ConfigSyncReconciler) finalize(ctx context.Context, cs *configsv1.Confi
 	forgetMetrics(cs.Namespace, cs.Name)
 	r.renders.forget(client.ObjectKeyFromObject(cs))
 	r.pushed.forget(client.ObjectKeyFromObject(cs))
+	r.written.forget(client.ObjectKeyFromObject(cs))
 	patch := client.MergeFromWithOptions(cs.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(cs, configsv1.Finalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, cs, patch))

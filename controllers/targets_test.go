@@ -2,7 +2,10 @@ package controllers_test
 
 import (
 	"context"
+
+	"github.com/google/go-cmp/cmp"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -13,6 +16,7 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testgit"
+	"github.com/configsync/configsync/source"
 )
 
 const deployment = `apiVersion: apps/v1
@@ -89,7 +93,7 @@ func TestPlainFilesBecomeConfigMapsAndRollTheDeployment(t *testing.T) {
 
 // A ConfigSync of 1,200 objects lists 1,000 of them in status.targets (so
 // its status stays storable), counts all in appliedTargets and keeps all in
-// its inventory.
+// its inventory; a resync still writes nothing.
 func TestALargeSetListsAThousandTargets(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -109,4 +113,17 @@ func TestALargeSetListsAThousandTargets(t *testing.T) {
 		g.Expect(cs.Status.Targets).To(HaveLen(1000))
 	}, 2*timeout).Should(Succeed())
 
+	before := getConfigSync(g, ns, "many")
+	rv := before.ResourceVersion
+	done := reconciles(g)
+	_, err := reconciler.TriggerPush(ctx, map[string]bool{source.NormalizeURL(repo.URL): true}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func() float64 { return reconciles(g) }, timeout).Should(BeNumerically(">", done))
+	g.Consistently(func(g Gomega) {
+		after := getConfigSync(g, ns, "many")
+		if after.ResourceVersion != rv { // say what the write changed
+			t.Logf("status (-before +after): %s\nmetadata (-before +after): %s", cmp.Diff(before.Status, after.Status), cmp.Diff(before.ObjectMeta, after.ObjectMeta))
+		}
+		g.Expect(after.ResourceVersion).To(Equal(rv))
+	}, time.Second, 100*time.Millisecond).Should(Succeed(), "a resync of the same set wrote the status")
 }
