@@ -257,6 +257,9 @@ type readyWatch struct {
 	c     client.WithWatch
 	ns    string
 	ready map[string]bool
+	// firstReady is when the first ConfigSync was seen Ready: before it the
+	// operator starts and downloads the repository.
+	firstReady time.Time
 }
 
 func (b *bench) watchReady(ns string) (*readyWatch, error) {
@@ -270,6 +273,9 @@ func (b *bench) watchReady(ns string) (*readyWatch, error) {
 func (rw *readyWatch) observe(cs *configsv1.ConfigSync, deleted bool) {
 	c := apimeta.FindStatusCondition(cs.Status.Conditions, configsv1.ConditionReady)
 	rw.ready[cs.Name] = !deleted && c != nil && c.Status == metav1.ConditionTrue
+	if rw.ready[cs.Name] && rw.firstReady.IsZero() {
+		rw.firstReady = time.Now()
+	}
 }
 
 func (rw *readyWatch) count() int {
@@ -478,6 +484,7 @@ func (b *bench) syncFleet(ns string, repo *testgit.Repo, n int) (time.Duration, 
 		m.stop()
 		return 0, nil, err
 	}
+	log("%s: the first ConfigSync was Ready after %s", ns, rw.firstReady.Sub(start).Round(time.Millisecond))
 	return time.Since(start), m, nil
 }
 
