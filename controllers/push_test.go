@@ -12,9 +12,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/receiver"
+	"github.com/configsync/configsync/source"
 )
 
 const webhookFixtures = "../testdata/webhooks"
@@ -105,4 +109,40 @@ func TestPushWebhookSyncsOnlyTheMatchingConfigSyncs(t *testing.T) {
 	g.Consistently(func(g Gomega) {
 		g.Expect(revisionOf(g, "on-main")).NotTo(HaveSuffix(sha))
 	}, 1500*time.Millisecond, 100*time.Millisecond).Should(Succeed())
+}
+
+// Given a ConfigSync synced by the leading replica and a second replica
+// that does not lead (its manager was never elected, so its controller does
+// not run): a push that second replica receives reaches the leader through
+// the reconcile annotation, and the new commit is synced.
+func TestAPushToAReplicaThatDoesNotLeadReachesTheLeader(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "follower.git")
+	repo.Commit(t, map[string]string{"cm.yaml": configMap("pushed", "v0")}, "v0")
+	cs := newConfigSync(ns, "app", repo.URL, "")
+	cs.Spec.RefreshInterval = &metav1.Duration{Duration: time.Hour}
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(getConfigSync(g, ns, "app").Status.SourceRevision).NotTo(BeEmpty())
+	}, timeout).Should(Succeed())
+
+	follower, err := ctrl.NewManager(restConfig, ctrl.Options{Scheme: testScheme,
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	g.Expect(err).NotTo(HaveOccurred())
+	r := controllers.New(follower, &source.GitFetcher{Dir: t.TempDir()})
+	r.Client = k8s // its cache is not started either
+
+	sha := repo.Commit(t, map[string]string{"cm.yaml": configMap("pushed", "v1")}, "v1")
+	n, err := r.TriggerPush(ctx, map[string]bool{source.NormalizeURL(repo.URL): true}, []string{"main"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(n).To(Equal(1))
+	requested := getConfigSync(g, ns, "app").Annotations[configsv1.AnnotationReconcileRequestedAt]
+	g.Expect(requested).NotTo(BeEmpty(), "the follower asks through the annotation")
+	g.Eventually(func(g Gomega) {
+		cs := getConfigSync(g, ns, "app")
+		g.Expect(cs.Status.SourceRevision).To(HaveSuffix(sha))
+		g.Expect(cs.Status.LastHandledReconcileAt).To(Equal(requested))
+	}, timeout).Should(Succeed())
 }
