@@ -39,11 +39,11 @@ type appliedMemory struct {
 	states map[ObjectRef]appliedState
 }
 
-func (m *appliedMemory) unchanged(ref ObjectRef, digest string, dryRun *unstructured.Unstructured, owner string) bool {
+func (m *appliedMemory) unchanged(ref ObjectRef, digest string, dryRun metav1.Object, owner string) bool {
 	return m.remembers(ref, digest) && m.untouched(ref, dryRun, owner)
 }
 
-func (m *appliedMemory) remember(ref ObjectRef, digest string, applied *unstructured.Unstructured, owner string) {
+func (m *appliedMemory) remember(ref ObjectRef, digest string, applied metav1.Object, owner string) {
 	entry, ok := applyEntry(applied, owner)
 	m.mu.Lock()
 	defer m.mu.Unlock()
