@@ -72,36 +72,16 @@ func (b *bench) clearConfigSyncs(ns string) error {
 }
 
 func (b *bench) sameRequestsOf(ctx context.Context, ns string, repo *testgit.Repo, i, objs int) error {
-	name := fmt.Sprintf("app-%04d", i)
-	cs := &configsv1.ConfigSync{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"bench": ns}},
-		Spec: configsv1.ConfigSyncSpec{
-			Source:          configsv1.Source{Git: configsv1.GitSource{RepoURL: repo.URL, Branch: "main", Path: fmt.Sprintf("apps/%04d", i)}},
-			RefreshInterval: &metav1.Duration{Duration: time.Hour},
-		},
-	}
+	cs := benchConfigSync(ns, repo.URL, i)
 	if err := b.k8s.Create(ctx, cs); err != nil {
 		return err
 	}
-	patch := client.MergeFromWithOptions(cs.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	cs.Finalizers = []string{configsv1.Finalizer}
-	if err := b.k8s.Patch(ctx, cs, patch); err != nil {
+	if err := b.addFinalizer(ctx, cs); err != nil {
 		return err
 	}
 	before := cs.DeepCopy()
-
-	cms := make([]*unstructured.Unstructured, objs)
-	for j := range cms {
-		cm := &unstructured.Unstructured{}
-		cm.SetAPIVersion("v1")
-		cm.SetKind("ConfigMap")
-		cm.SetNamespace(ns)
-		cm.SetName(fmt.Sprintf("same-%04d-%02d", i, j))
-		cm.SetLabels(map[string]string{configsv1.LabelName: name, configsv1.LabelNamespace: ns})
-		_ = unstructured.SetNestedField(cm.Object, strconv.Itoa(j), "data", "value")
-		cms[j] = cm
-	}
-	owner := client.FieldOwner("configsync/" + ns + "/" + name)
+	cms := benchObjects(ns, cs.Name, i, objs)
+	owner := client.FieldOwner("configsync/" + ns + "/" + cs.Name)
 	for _, opts := range [][]client.ApplyOption{{owner, client.DryRunAll}, {owner}} {
 		pass, pctx := errgroup.WithContext(ctx)
 		pass.SetLimit(b.applyConc)
@@ -114,22 +94,61 @@ func (b *bench) sameRequestsOf(ctx context.Context, ns string, repo *testgit.Rep
 			return err
 		}
 	}
-
 	syncedStatus(cs, cms)
 	if err := b.k8s.Status().Patch(ctx, cs, client.MergeFrom(before)); err != nil {
 		return err
 	}
-	return b.k8s.Create(ctx, &eventsv1.Event{
-		ObjectMeta:          metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s.%x", name, time.Now().UnixNano())},
+	return b.k8s.Create(ctx, syncedEvent(cs, objs))
+}
+
+// benchConfigSync is the i-th ConfigSync of a fleet, as createConfigSyncs
+// makes it.
+func benchConfigSync(ns, repoURL string, i int) *configsv1.ConfigSync {
+	return &configsv1.ConfigSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("app-%04d", i), Labels: map[string]string{"bench": ns}},
+		Spec: configsv1.ConfigSyncSpec{
+			Source:          configsv1.Source{Git: configsv1.GitSource{RepoURL: repoURL, Branch: "main", Path: fmt.Sprintf("apps/%04d", i)}},
+			RefreshInterval: &metav1.Duration{Duration: time.Hour},
+		},
+	}
+}
+
+func (b *bench) addFinalizer(ctx context.Context, cs *configsv1.ConfigSync) error {
+	patch := client.MergeFromWithOptions(cs.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	cs.Finalizers = []string{configsv1.Finalizer}
+	return b.k8s.Patch(ctx, cs, patch)
+}
+
+// benchObjects are the objs ConfigMaps of app i as the operator applies
+// them: with the ownership labels of the ConfigSync name.
+func benchObjects(ns, name string, i, objs int) []*unstructured.Unstructured {
+	cms := make([]*unstructured.Unstructured, objs)
+	for j := range cms {
+		cm := &unstructured.Unstructured{}
+		cm.SetAPIVersion("v1")
+		cm.SetKind("ConfigMap")
+		cm.SetNamespace(ns)
+		cm.SetName(fmt.Sprintf("same-%04d-%02d", i, j))
+		cm.SetLabels(map[string]string{configsv1.LabelName: name, configsv1.LabelNamespace: ns})
+		_ = unstructured.SetNestedField(cm.Object, strconv.Itoa(j), "data", "value")
+		cms[j] = cm
+	}
+	return cms
+}
+
+// syncedEvent is the Normal Synced Event of a first sync of objs objects.
+func syncedEvent(cs *configsv1.ConfigSync, objs int) *eventsv1.Event {
+	return &eventsv1.Event{
+		ObjectMeta:          metav1.ObjectMeta{Namespace: cs.Namespace, Name: fmt.Sprintf("%s.%x", cs.Name, time.Now().UnixNano())},
 		EventTime:           metav1.NowMicro(),
 		ReportingController: "configsync",
 		ReportingInstance:   "configsync-bench",
 		Action:              "Sync",
 		Reason:              "Synced",
-		Regarding:           corev1.ObjectReference{APIVersion: configsv1.GroupVersion.String(), Kind: "ConfigSync", Namespace: ns, Name: name, UID: cs.UID},
-		Note:                fmt.Sprintf("applied revision main@sha1:%040d: %d object(s) (%d created, 0 configured, 0 unchanged)", i, objs, objs),
+		Regarding:           corev1.ObjectReference{APIVersion: configsv1.GroupVersion.String(), Kind: "ConfigSync", Namespace: cs.Namespace, Name: cs.Name, UID: cs.UID},
+		Note:                fmt.Sprintf("applied revision main@sha1:%040d: %d object(s) (%d created, 0 configured, 0 unchanged)", 0, objs, objs),
 		Type:                corev1.EventTypeNormal,
-	})
+	}
 }
 
 // syncedStatus fills in the status the operator writes after a first sync

@@ -55,7 +55,7 @@ func main() {
 	flag.StringVar(&curve, "curve", "100,300", "ConfigSync counts of the scaling curve (the mass sync adds n)")
 	flag.StringVar(&c.out, "out", "docs/benchmarks.md", "where to write the results")
 	flag.StringVar(&c.renderResults, "render-results", "", "output of go test -bench BenchmarkRender to include")
-	flag.StringVar(&c.only, "only", "", "run only these scenarios (comma-separated: mass, big, latency, curve); the table is printed, docs are not written")
+	flag.StringVar(&c.only, "only", "", "run only these scenarios (comma-separated: mass, big, latency, curve, costs); the table is printed, docs are not written")
 	flag.StringVar(&c.profileDir, "profile", "", "write the manager's CPU profiles of the mass sync and the no-op resync to this folder")
 	flag.IntVar(&c.profileSeconds, "profile-seconds", 20, "length of each CPU profile")
 	flag.Parse()
@@ -83,6 +83,8 @@ type bench struct {
 	rows       []string
 	notes      []string
 	profiles   sync.WaitGroup
+	// costRows are the request costs' table (see requestCosts).
+	costRows []string
 	// baselineCPU is what the last baseline's processes used, per process.
 	baselineCPU string
 }
@@ -97,7 +99,7 @@ func run(c config) (err error) {
 	steps := []struct {
 		name string
 		run  func() error
-	}{{"mass", b.massSyncAndNoOp}, {"big", b.bigSet}, {"latency", b.pushLatency}, {"curve", b.scalingCurve}}
+	}{{"mass", b.massSyncAndNoOp}, {"big", b.bigSet}, {"latency", b.pushLatency}, {"curve", b.scalingCurve}, {"costs", b.requestCosts}}
 	for _, step := range steps {
 		if c.only != "" && !slices.Contains(strings.Split(c.only, ","), step.name) {
 			continue
@@ -236,14 +238,7 @@ func (b *bench) createConfigSyncs(ns string, repo *testgit.Repo, n int) error {
 	g.SetLimit(32)
 	for i := range n {
 		g.Go(func() error {
-			cs := &configsv1.ConfigSync{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("app-%04d", i), Labels: map[string]string{"bench": ns}},
-				Spec: configsv1.ConfigSyncSpec{
-					Source:          configsv1.Source{Git: configsv1.GitSource{RepoURL: repo.URL, Branch: "main", Path: fmt.Sprintf("apps/%04d", i)}},
-					RefreshInterval: &metav1.Duration{Duration: time.Hour},
-				},
-			}
-			return b.k8s.Create(ctx, cs)
+			return b.k8s.Create(ctx, benchConfigSync(ns, repo.URL, i))
 		})
 	}
 	return g.Wait()
@@ -655,6 +650,15 @@ func (b *bench) write() error {
 		for _, r := range rows {
 			s.WriteString(r + "\n")
 		}
+	}
+	if len(b.costRows) > 0 {
+		s.WriteString("\n## 7. What one request of a first sync costs the apiserver\n\nEach kind on its own, " + strconv.Itoa(b.n) + " requests with the manager's total concurrency; CPU of the kube-apiserver process only (etcd comes on top).\n\n| request | sent by | apiserver CPU each |\n|---|---|---|\n")
+		for _, r := range b.costRows {
+			s.WriteString(r + "\n")
+		}
+	}
+	if len(b.notes) > 0 {
+		s.WriteString("\n## Where the time went: requests and CPU per process\n")
 	}
 	for _, n := range b.notes {
 		s.WriteString("\n" + n + "\n")

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+)
+
+// requestCosts measures the apiserver CPU of one request of each kind a
+// first sync sends, each kind on its own, n requests with the manager's
+// total concurrency. It says where the mass sync's apiserver time goes, and
+// so how far any operator of this API can get from bare SSA.
+func (b *bench) requestCosts() error {
+	const ns = "bench-costs"
+	log("request costs: %d of each", b.n)
+	if err := b.namespace(ns); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	css := make([]*configsv1.ConfigSync, b.n)
+	cms := make([][]*unstructured.Unstructured, b.n)
+	for i := range css {
+		css[i] = benchConfigSync(ns, "http://git.invalid/costs.git", i)
+		cms[i] = benchObjects(ns, css[i].Name, i, 1)
+	}
+	owner := func(i int) client.FieldOwner { return client.FieldOwner("configsync/" + ns + "/" + css[i].Name) }
+	steps := []struct {
+		what, by string
+		send     func(i int) error
+	}{
+		{"ConfigMap: server-side apply, dry-run", "operator", func(i int) error {
+			return b.k8s.Apply(ctx, client.ApplyConfigurationFromUnstructured(cms[i][0].DeepCopy()), owner(i), client.DryRunAll)
+		}},
+		{"ConfigMap: server-side apply", "operator", func(i int) error {
+			return b.k8s.Apply(ctx, client.ApplyConfigurationFromUnstructured(cms[i][0].DeepCopy()), owner(i))
+		}},
+		{"ConfigSync: create", "user", func(i int) error { return b.k8s.Create(ctx, css[i]) }},
+		{"ConfigSync: finalizer patch", "operator", func(i int) error { return b.addFinalizer(ctx, css[i]) }},
+		{"ConfigSync: status patch (first sync, 10 objects)", "operator", func(i int) error {
+			before := css[i].DeepCopy()
+			syncedStatus(css[i], benchObjects(ns, css[i].Name, i, b.objects))
+			return b.k8s.Status().Patch(ctx, css[i], client.MergeFrom(before))
+		}},
+		{"Event: create", "operator", func(i int) error { return b.k8s.Create(ctx, syncedEvent(css[i], b.objects)) }},
+	}
+	perConfigSync := map[string]time.Duration{}
+	for _, step := range steps {
+		before := processCPU()["kube-apiserver"]
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(b.workers * b.applyConc)
+		for i := range b.n {
+			g.Go(func() error {
+				if gctx.Err() != nil {
+					return gctx.Err()
+				}
+				return step.send(i)
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return fmt.Errorf("request costs, %s: %w", step.what, err)
+		}
+		each := (processCPU()["kube-apiserver"] - before) / time.Duration(b.n)
+		log("request costs: %-50s %.2f ms of apiserver CPU", step.what, ms(each))
+		b.costRows = append(b.costRows, fmt.Sprintf("| %s | %s | %.2f ms |", step.what, step.by, ms(each)))
+		switch step.what {
+		case steps[0].what, steps[1].what:
+			perConfigSync["objects"] += each * time.Duration(b.objects)
+		default:
+			perConfigSync["ConfigSync"] += each
+		}
+	}
+	b.costRows = append(b.costRows, fmt.Sprintf("| per ConfigSync of %d objects: the objects' dry-runs and applies | | %.1f ms |", b.objects, ms(perConfigSync["objects"])),
+		fmt.Sprintf("| per ConfigSync: its own create, finalizer, status and Event | | %.1f ms |", ms(perConfigSync["ConfigSync"])))
+	return b.clearConfigSyncs(ns)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
