@@ -65,7 +65,11 @@ type ConfigSyncReconciler struct {
 	pushes chan event.GenericEvent
 	// pushed holds when a push was announced for each ConfigSync it
 	// enqueued, so that its fetch lists the refs after the push.
-	pushed pushTimes
+	pushed eventTimes
+	// changed holds when this replica saw each ConfigSync created or its
+	// spec changed: a listing of its repository that started later is as
+	// good as one of its own (see fetch).
+	changed eventTimes
 	// renders keeps each ConfigSync's last render for resyncs of the same
 	// commit, spec and inputs.
 	renders renderCache

@@ -70,14 +70,15 @@ func (r *ConfigSyncReconciler) enqueue(ctx context.Context, cs *configsv1.Config
 	return nil
 }
 
-// pushTimes remembers, per ConfigSync, the latest push announced for it that
-// its fetch has not yet answered.
-type pushTimes struct {
+// eventTimes remembers, per ConfigSync, the latest moment something
+// announced new work for it (a push; its creation or a spec change) that
+// its fetch has not yet answered: the fetch must list the refs after it.
+type eventTimes struct {
 	mu sync.Mutex
 	at map[client.ObjectKey]time.Time
 }
 
-func (p *pushTimes) record(key client.ObjectKey, t time.Time) {
+func (p *eventTimes) record(key client.ObjectKey, t time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.at == nil {
@@ -88,15 +89,15 @@ func (p *pushTimes) record(key client.ObjectKey, t time.Time) {
 	}
 }
 
-func (p *pushTimes) get(key client.ObjectKey) time.Time {
+func (p *eventTimes) get(key client.ObjectKey) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.at[key]
 }
 
-// answered forgets the push of time t once a fetch that listed the refs
-// after it succeeded; a later push stays.
-func (p *pushTimes) answered(key client.ObjectKey, t time.Time) {
+// answered forgets the event of time t once a fetch that listed the refs
+// after it succeeded; a later event stays.
+func (p *eventTimes) answered(key client.ObjectKey, t time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !t.IsZero() && p.at[key].Equal(t) {
@@ -104,7 +105,7 @@ func (p *pushTimes) answered(key client.ObjectKey, t time.Time) {
 	}
 }
 
-func (p *pushTimes) forget(key client.ObjectKey) {
+func (p *eventTimes) forget(key client.ObjectKey) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.at, key)

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	ctrlsource "sigs.k8s.io/controller-runtime/pkg/source"
@@ -42,10 +43,36 @@ func (r *ConfigSyncReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) 
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&configsv1.ConfigSync{}, builder.WithPredicates(
+			r.noteChanges(),
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesRawSource(ctrlsource.Channel(r.pushes, &handler.EnqueueRequestForObject{})).
 		WithOptions(controllerOptions(opts)).
 		Complete(r)
+}
+
+// noteChanges records when a ConfigSync was seen created or its spec
+// changed (see changed). It filters nothing: it sits among the predicates
+// because they see each event as it arrives.
+func (r *ConfigSyncReconciler) noteChanges() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool {
+			r.changed.record(client.ObjectKeyFromObject(e.Object), time.Now())
+			return true
+		},
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			if e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() {
+				r.changed.record(client.ObjectKeyFromObject(e.ObjectNew), time.Now())
+			}
+			return true
+		},
+	}
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // syncRun is the state one reconcile carries from stage to stage.
@@ -248,12 +275,18 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 		req.Timeout = git.Timeout.Duration
 	}
 	// Other fetches of the repository may share a listing already under
-	// way, unless a push or a reconcile request came after it started.
+	// way, unless a push or a reconcile request came after it started. A
+	// fetch for a new or changed ConfigSync may also take a finished
+	// listing that started after the change was seen, which is as recent
+	// as its own would have been.
 	key := client.ObjectKeyFromObject(run.cs)
-	pushed := r.pushed.get(key)
+	pushed, changed := r.pushed.get(key), r.changed.get(key)
 	req.NotBefore = pushed
-	if run.requested && run.started.After(pushed) {
-		req.NotBefore = run.started
+	if run.cs.Status.ObservedGeneration != run.cs.Generation {
+		req.NotBefore = latest(req.NotBefore, changed)
+	}
+	if run.requested {
+		req.NotBefore = latest(req.NotBefore, run.started)
 	}
 	req.BeforeDownload = func() {
 		// A clone can take long: say so now, not at the next boundary.
@@ -268,6 +301,7 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 		return sourceErr(err)
 	}
 	r.pushed.answered(key, pushed)
+	r.changed.answered(key, changed)
 	if run.pin == "" {
 		run.cs.Status.LastAttemptedRevision = art.Revision()
 	}
@@ -530,6 +564,7 @@ func (r *ConfigSyncReconciler) finalize(ctx context.Context, cs *configsv1.Confi
 	forgetMetrics(cs.Namespace, cs.Name)
 	r.renders.forget(client.ObjectKeyFromObject(cs))
 	r.pushed.forget(client.ObjectKeyFromObject(cs))
+	r.changed.forget(client.ObjectKeyFromObject(cs))
 	r.written.forget(client.ObjectKeyFromObject(cs))
 	patch := client.MergeFromWithOptions(cs.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(cs, configsv1.Finalizer)

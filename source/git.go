@@ -39,8 +39,9 @@ type Request struct {
 	// Timeout bounds the whole fetch; zero means DefaultTimeout.
 	Timeout time.Duration
 	// NotBefore: the refs must come from a listing that started at or after
-	// this time, such as when a push was announced; zero lets the fetch
-	// share a listing of the repository already under way.
+	// this time, such as when a push was announced; the last finished
+	// listing of the repository serves if it did. Zero lets the fetch share
+	// a listing already under way, and never a finished one.
 	NotBefore time.Time
 	// BeforeDownload, when set, is called once the fetch knows the commit
 	// is not cached and must be downloaded: the one slow step of a fetch,

@@ -8,13 +8,19 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
-// refListings shares ref listings of one repository between concurrent
-// fetches, without answering a caller with a listing older than it allows.
+// refListings shares ref listings of one repository between fetches,
+// without answering a caller with a listing older than it allows.
 // A fetch triggered by a push must not join a listing already under way: it
 // may predate the push, which would then be missed until the next interval.
 // Such a caller (notBefore after the running listing's start) waits for the
 // next listing, shared by all who arrive meanwhile; other callers join the
 // running one. At most one listing per repository runs, one waits.
+//
+// A caller that names its notBefore may also take the last listing that
+// succeeded, when that started late enough: a thousand ConfigSyncs of one
+// repository created at once then cost the Git server one listing, not a
+// thousand. A caller without notBefore never does, so a listing is never
+// reused by someone who did not say how old it may be.
 type refListings struct {
 	mu   sync.Mutex
 	byID map[string]*listingState
@@ -22,7 +28,12 @@ type refListings struct {
 
 type listingState struct {
 	running, next *listing
+	// last is the newest listing that succeeded, kept for keepListing.
+	last *listing
 }
+
+// keepListing bounds how long a finished listing may serve callers.
+const keepListing = time.Minute
 
 type listing struct {
 	started time.Time
@@ -38,12 +49,17 @@ func (l *refListings) list(ctx context.Context, key string, notBefore time.Time,
 	if l.byID == nil {
 		l.byID = map[string]*listingState{}
 	}
+	l.forgetOld()
 	st := l.byID[key]
 	if st == nil {
 		st = &listingState{}
 		l.byID[key] = st
 	}
 	switch {
+	case !notBefore.IsZero() && st.last != nil && !st.last.started.Before(notBefore):
+		c := st.last
+		l.mu.Unlock()
+		return c.refs, nil
 	case st.running != nil && !st.running.started.Before(notBefore):
 		c := st.running
 		l.mu.Unlock()
@@ -81,8 +97,24 @@ func (l *refListings) run(key string, st *listingState, c *listing, fn func() ([
 	if st.running == c {
 		st.running = nil
 	}
-	if st.running == nil && st.next == nil {
+	if c.err == nil && (st.last == nil || c.started.After(st.last.started)) {
+		st.last = c
+	}
+	if st.running == nil && st.next == nil && st.last == nil {
 		delete(l.byID, key)
+	}
+}
+
+// forgetOld drops finished listings older than keepListing, and the state
+// of repositories with nothing left. The caller holds l.mu.
+func (l *refListings) forgetOld() {
+	for key, st := range l.byID {
+		if st.last != nil && time.Since(st.last.started) > keepListing {
+			st.last = nil
+		}
+		if st.running == nil && st.next == nil && st.last == nil {
+			delete(l.byID, key)
+		}
 	}
 }
 

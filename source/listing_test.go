@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,5 +76,53 @@ func TestRefListingsNeverAnswerWithAnOlderListingThanAsked(t *testing.T) {
 				t.Errorf("%d listings ran for 6 callers, want %d", n, tc.wantRuns)
 			}
 		})
+	}
+}
+
+// A finished listing serves a caller only if that caller said how old a
+// listing may be and this one is recent enough; one that failed serves
+// nobody.
+func TestRefListingsReuseAFinishedListingOnlyWhenRecentEnough(t *testing.T) {
+	var l refListings
+	var runs atomic.Int32
+	fail := false
+	fn := func() ([]*plumbing.Reference, error) {
+		n := runs.Add(1)
+		if fail {
+			return nil, errors.New("unreachable")
+		}
+		return []*plumbing.Reference{plumbing.NewHashReference("refs/heads/main", plumbing.NewHash(string(rune('0'+n))+"000000000000000000000000000000000000000"))}, nil
+	}
+	list := func(notBefore time.Time) {
+		t.Helper()
+		if _, err := l.list(context.Background(), "repo", notBefore, fn); err != nil && !fail {
+			t.Fatal(err)
+		}
+	}
+	before := time.Now()
+	list(time.Time{}) // listing 1
+	never, now := func() time.Time { return time.Time{} }, time.Now
+	early := func() time.Time { return before }
+	for _, tc := range []struct {
+		name      string
+		notBefore func() time.Time
+		runs      int32
+	}{
+		{"no constraint: a new listing, never a finished one", never, 2},
+		{"a change seen before the last listing started: reused", early, 2},
+		{"a change seen after it started: a new listing", now, 3},
+		{"the newest listing serves from then on", early, 3},
+	} {
+		list(tc.notBefore())
+		if got := runs.Load(); got != tc.runs {
+			t.Fatalf("%s: %d listings, want %d", tc.name, got, tc.runs)
+		}
+	}
+	fail = true
+	list(time.Now()) // fails: listing 4
+	fail = false
+	list(before)
+	if got := runs.Load(); got != 4 {
+		t.Fatalf("after a failed listing, the last good one still serves: %d listings, want 4", got)
 	}
 }
