@@ -390,13 +390,10 @@ func (m *Manager) onlyDrift(ctx context.Context, obj *unstructured.Unstructured,
 	return true
 }
 
-// actionOf tells from the dry-run and real responses what the apply did,
-// without an extra GET: a dry-run create has no resourceVersion yet, and an
-// apply that changed nothing leaves the resourceVersion as it was.
 // serverSideApply applies obj and returns the metadata of the apiserver's
 // answer, asked for as metadata only: everything after reads the
-// resourceVersion and managed fields alone, and decoding whole objects was
-// the larger part of the manager's CPU in a sync. obj is left as it was.
+// resourceVersion and managed fields alone, and decoding whole objects cost
+// the manager about a seventh of its CPU in a sync. obj is left as it was.
 func (m *Manager) serverSideApply(ctx context.Context, obj *unstructured.Unstructured, opts ...client.PatchOption) (metav1.Object, error) {
 	body, err := obj.MarshalJSON()
 	if err != nil {
@@ -412,6 +409,9 @@ func (m *Manager) serverSideApply(ctx context.Context, obj *unstructured.Unstruc
 	return answer, nil
 }
 
+// actionOf tells from the dry-run and real responses what the apply did,
+// without an extra GET: a dry-run create has no resourceVersion yet, and an
+// apply that changed nothing leaves the resourceVersion as it was.
 func actionOf(dryRun, applied metav1.Object) Action {
 	switch {
 	case dryRun.GetResourceVersion() == "":
