@@ -9,8 +9,8 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 )
 
-// writtenVersions remembers, per ConfigSync, the resourceVersion its last
-// write by this replica left. The informer cache a reconcile starts from
+// writtenVersions remembers, per ConfigSync, the newest resourceVersion
+// this replica wrote or read from the apiserver. The informer cache a reconcile starts from
 // can be a step behind that write: a push that lands just after a sync
 // finds the copy from before the sync's status. A resync working from that
 // copy would redo the sync's bookkeeping (a new history entry, transition
@@ -42,9 +42,9 @@ func (w *writtenVersions) forget(key client.ObjectKey) {
 }
 
 // getConfigSync reads a ConfigSync from the cache, or from the apiserver
-// when the cache holds a version other than the one this replica last
-// wrote: either the cache has not caught up with that write, or someone
-// else wrote since. That costs one GET, and only then; a periodic resync
+// when the cache holds a version other than the newest this replica knows:
+// either the cache has not caught up with its write, or someone else wrote
+// since. That costs one GET, and only then; a periodic resync
 // finds its own version in the cache.
 func (r *ConfigSyncReconciler) getConfigSync(ctx context.Context, key client.ObjectKey) (*configsv1.ConfigSync, error) {
 	cs := &configsv1.ConfigSync{}
@@ -58,5 +58,9 @@ func (r *ConfigSyncReconciler) getConfigSync(ctx context.Context, key client.Obj
 	if err := r.APIReader.Get(ctx, key, live); err != nil {
 		return nil, err
 	}
+	// The cache will catch up with this version too: a later reconcile
+	// that finds it there (say, after someone changed a label) need not
+	// read again.
+	r.written.record(live)
 	return live, nil
 }
