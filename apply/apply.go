@@ -2,12 +2,14 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -95,6 +97,16 @@ func (e *SetError) Transient() bool {
 }
 
 func isTransient(err error) bool {
+	if meta.IsNoMatchError(err) {
+		return false // a kind the cluster does not serve: the source must change
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		// No answer from the apiserver at all: a refused or cut connection,
+		// a timeout. Taking it for a configuration error would wait for the
+		// next interval after an outage as short as a restart.
+		return true
+	}
 	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
 		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsConflict(err) ||
 		apierrors.IsUnexpectedServerError(err)
