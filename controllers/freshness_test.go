@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
@@ -59,11 +58,7 @@ func TestAResyncFromACacheThatLagsWritesNothing(t *testing.T) {
 
 	// A reconciler of its own, called directly, on a shard no running
 	// instance takes; its manager only runs the cache.
-	cacheOpts, err := controllers.CacheOptions(configsv1.LabelShardKey + "=lagging")
-	g.Expect(err).NotTo(HaveOccurred())
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{Scheme: testScheme, Cache: cacheOpts,
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
-	g.Expect(err).NotTo(HaveOccurred())
+	mgr := newShardManager(t, restConfig, "lagging")
 	r := controllers.New(mgr, &source.GitFetcher{Dir: t.TempDir()})
 	reads := &laggingReads{Client: r.Client}
 	r.Client = reads
@@ -97,7 +92,7 @@ func TestAResyncFromACacheThatLagsWritesNothing(t *testing.T) {
 	g.Expect(synced.Status.SourceRevision).NotTo(Equal(first.Status.SourceRevision))
 
 	reads.lag(first)
-	_, err = r.Reconcile(ctx, req)
+	_, err := r.Reconcile(ctx, req)
 	g.Expect(err).NotTo(HaveOccurred())
 	now := getConfigSync(g, ns, "app")
 	g.Expect(now.ResourceVersion).To(Equal(synced.ResourceVersion), "the resync wrote the ConfigSync")

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
@@ -128,9 +127,7 @@ func TestAPushToAReplicaThatDoesNotLeadReachesTheLeader(t *testing.T) {
 		g.Expect(getConfigSync(g, ns, "app").Status.SourceRevision).NotTo(BeEmpty())
 	}, timeout).Should(Succeed())
 
-	follower, err := ctrl.NewManager(restConfig, ctrl.Options{Scheme: testScheme,
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
-	g.Expect(err).NotTo(HaveOccurred())
+	follower := newShardManager(t, restConfig, "follower")
 	r := controllers.New(follower, &source.GitFetcher{Dir: t.TempDir()})
 	r.Client = k8s // its cache is not started either
 

@@ -39,17 +39,7 @@ func startShardStoppable(t *testing.T, shard string, opts controllers.Options) (
 // startShardOn starts the shard with cfg (say, through a proxy to the apiserver).
 func startShardOn(t *testing.T, cfg *rest.Config, shard string, opts controllers.Options) (stop func()) {
 	t.Helper()
-	cacheOpts, err := controllers.CacheOptions(configsv1.LabelShardKey + "=" + shard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: testScheme, Cache: cacheOpts,
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := newShardManager(t, cfg, shard)
 	opts.SkipNameValidation = true
 	if err := controllers.New(mgr, &source.GitFetcher{Dir: t.TempDir()}).SetupWithManager(mgr, opts); err != nil {
 		t.Fatal(err)
@@ -68,6 +58,24 @@ func startShardOn(t *testing.T, cfg *rest.Config, shard string, opts controllers
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// newShardManager is a manager (not started) whose cache holds the
+// ConfigSyncs labelled with shard; no metrics or probe listeners.
+func newShardManager(t *testing.T, cfg *rest.Config, shard string) ctrl.Manager {
+	t.Helper()
+	cacheOpts, err := controllers.CacheOptions(configsv1.LabelShardKey + "=" + shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: testScheme, Cache: cacheOpts,
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mgr
 }
 
 func inShard(cs *configsv1.ConfigSync, shard string) *configsv1.ConfigSync {
