@@ -6,7 +6,9 @@ import (
 
 	. "github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
@@ -74,5 +76,33 @@ func TestMetricsDescribeSyncs(t *testing.T) {
 	g.Expect(k8s.Delete(ctx, &configsv1.ConfigSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "metered"}})).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(series(g, "configsync_condition", map[string]string{"namespace": ns, "name": "metered"})).To(BeEmpty())
+	}, timeout).Should(Succeed())
+}
+
+// Someone removed the operator's finalizer by hand, then deleted the
+// ConfigSync: it is gone at once, with no finalize step, and its series go
+// all the same.
+func TestAConfigSyncDeletedWithoutItsFinalizerLeavesTheMetrics(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "app.git")
+	repo.Commit(t, map[string]string{"cm.yaml": configMap("unguarded", "blue")}, "first")
+	g.Expect(k8s.Create(ctx, newConfigSync(ns, "unguarded", repo.URL, ""))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(condition(getConfigSync(g, ns, "unguarded"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(series(g, "configsync_condition", map[string]string{"namespace": ns, "name": "unguarded"})).NotTo(BeEmpty())
+	}, timeout).Should(Succeed())
+
+	cs := getConfigSync(g, ns, "unguarded")
+	unguarded := cs.DeepCopy()
+	unguarded.Finalizers = nil
+	g.Expect(k8s.Patch(ctx, unguarded, client.MergeFrom(cs))).To(Succeed())
+	g.Expect(k8s.Delete(ctx, unguarded)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(cs), &configsv1.ConfigSync{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the ConfigSync is gone: %v", err)
+		g.Expect(series(g, "configsync_condition", map[string]string{"namespace": ns, "name": "unguarded"})).To(BeEmpty())
+		g.Expect(series(g, "configsync_last_sync_timestamp_seconds", map[string]string{"namespace": ns, "name": "unguarded"})).To(BeEmpty())
 	}, timeout).Should(Succeed())
 }

@@ -117,7 +117,9 @@ type syncRun struct {
 func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	cs, err := r.getConfigSync(ctx, req.NamespacedName)
 	if apierrors.IsNotFound(err) {
-		r.written.forget(req.NamespacedName)
+		// Gone without a finalize step (its finalizer was removed by hand,
+		// or it left this shard): drop what is kept for it all the same.
+		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	if err != nil {
@@ -561,14 +563,20 @@ func (r *ConfigSyncReconciler) finalize(ctx context.Context, cs *configsv1.Confi
 	} else if err := prune.Orphan(ctx, applier.Client, owner, cs.Status.Inventory); err != nil {
 		return ctrl.Result{}, err
 	}
-	forgetMetrics(cs.Namespace, cs.Name)
-	r.renders.forget(client.ObjectKeyFromObject(cs))
-	r.pushed.forget(client.ObjectKeyFromObject(cs))
-	r.changed.forget(client.ObjectKeyFromObject(cs))
-	r.written.forget(client.ObjectKeyFromObject(cs))
+	r.forget(client.ObjectKeyFromObject(cs))
 	patch := client.MergeFromWithOptions(cs.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(cs, configsv1.Finalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, cs, patch))
+}
+
+// forget drops what this replica keeps per ConfigSync: its metric series,
+// last render, push and change times and last written version.
+func (r *ConfigSyncReconciler) forget(key client.ObjectKey) {
+	forgetMetrics(key.Namespace, key.Name)
+	r.renders.forget(key)
+	r.pushed.forget(key)
+	r.changed.forget(key)
+	r.written.forget(key)
 }
 
 // recordSuccess writes the status of a sync that applied every object.
