@@ -35,10 +35,10 @@ func (b *bench) requestCosts() error {
 		send     func(i int) error
 	}{
 		{"ConfigMap: server-side apply, dry-run", "operator", func(i int) error {
-			return b.k8s.Apply(ctx, client.ApplyConfigurationFromUnstructured(cms[i][0].DeepCopy()), owner(i), client.DryRunAll)
+			return b.ssa(ctx, cms[i][0], owner(i), client.DryRunAll)
 		}},
 		{"ConfigMap: server-side apply", "operator", func(i int) error {
-			return b.k8s.Apply(ctx, client.ApplyConfigurationFromUnstructured(cms[i][0].DeepCopy()), owner(i))
+			return b.ssa(ctx, cms[i][0], owner(i))
 		}},
 		{"ConfigSync: create", "user", func(i int) error { return b.k8s.Create(ctx, css[i]) }},
 		{"ConfigSync: finalizer patch", "operator", func(i int) error { return b.addFinalizer(ctx, css[i]) }},
