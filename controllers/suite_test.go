@@ -88,13 +88,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cacheDir, err := os.MkdirTemp("", "configsync-test-cache-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(cacheDir)
-	reconciler = controllers.New(mgr, &source.GitFetcher{Dir: cacheDir})
+	reconciler = controllers.New(mgr, &source.GitFetcher{})
 	if err := reconciler.SetupWithManager(mgr, controllers.Options{Workers: 4}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -3,6 +3,7 @@ package source
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"sort"
@@ -13,22 +14,30 @@ import (
 	"github.com/configsync/configsync/internal/filetree"
 )
 
-// DefaultMaxArtifacts bounds the commits kept on disk when a GitFetcher sets no limit.
+// DefaultMaxArtifacts bounds the commits kept when a GitFetcher sets no limit.
 const DefaultMaxArtifacts = 64
 
-// Artifact is an immutable checkout of one commit, shared by every
-// ConfigSync on that repository, credentials and commit. Never write into Dir.
+// DefaultMaxCacheBytes bounds the file contents of the commits kept when a
+// GitFetcher sets no limit. Commits in use stay whatever their size.
+const DefaultMaxCacheBytes int64 = 256 << 20
+
+// Artifact is an immutable snapshot of one commit, shared by every
+// ConfigSync on that repository, credentials and commit.
 type Artifact struct {
-	// Dir is the root of the checked-out files; it holds no .git folder.
-	Dir string
 	// Commit is the full commit SHA.
 	Commit string
 	// Ref is what was asked for: a branch, a tag, or the pinned revision.
 	Ref string
 
+	files   fs.FS  // the commit's snapshot
+	dir     string // or a folder on disk (see DirArtifact)
 	release func()
 	once    sync.Once
 }
+
+// DirArtifact serves a folder on disk as an artifact, for the CLI's local
+// sources. Reads go through an os.Root, with the same limits as a commit's.
+func DirArtifact(dir, ref string) *Artifact { return &Artifact{dir: dir, Ref: ref} }
 
 // Revision formats the artifact as <ref>@sha1:<commit>, the form Flux users know.
 func (a *Artifact) Revision() string { return a.Ref + "@sha1:" + a.Commit }
@@ -40,9 +49,9 @@ func (a *Artifact) Release() {
 	}
 }
 
-// Load reads path (a file or a folder of the checkout) into a tree. The path
-// is resolved through an os.Root, so "..", absolute paths and symlinks that
-// lead out of the repository are refused with ReasonInvalidPath.
+// Load reads path (a file or a folder of the commit) into a tree. Symlinks
+// are followed inside the repository only, so "..", absolute paths and
+// symlinks that lead out of it are refused with ReasonInvalidPath.
 func (a *Artifact) Load(p string, limits filetree.Limits) (filetree.Tree, error) {
 	if p == "" {
 		p = "."
@@ -50,54 +59,53 @@ func (a *Artifact) Load(p string, limits filetree.Limits) (filetree.Tree, error)
 	if path.IsAbs(p) || strings.HasPrefix(path.Clean(p), "..") {
 		return nil, fail(ReasonInvalidPath, "path %q leaves the repository", p)
 	}
-	root, err := os.OpenRoot(a.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("open artifact %s: %w", a.Commit, err)
+	files := a.files
+	if a.dir != "" {
+		root, err := os.OpenRoot(a.dir)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", a.dir, err)
+		}
+		defer root.Close()
+		files = root.FS()
 	}
-	defer root.Close()
-	tree, err := filetree.Load(root.FS(), p, limits)
+	tree, err := filetree.Load(files, p, limits)
 	switch {
 	case errors.Is(err, filetree.ErrNotFound):
 		return nil, fail(ReasonPathNotFound, "path %q not found at %s", p, a.Revision())
 	case errors.Is(err, filetree.ErrTooLarge):
 		return nil, fail(ReasonSourceTooLarge, "path %q at %s: %w", p, a.Revision(), err)
 	case err != nil:
-		// os.Root's "path escapes from parent" and the like.
+		// A symlink out of the repository, a loop of them, and the like.
 		return nil, fail(ReasonInvalidPath, "path %q at %s: %w", p, a.Revision(), err)
 	}
 	return tree, nil
 }
 
-// artifactCache tracks which artifact folders are in use and evicts the
-// least recently used ones that are not.
+// artifactCache keeps commits' snapshots in memory and evicts the least
+// recently used ones that nobody holds.
 type artifactCache struct {
 	mu      sync.Mutex
-	entries map[string]*cacheEntry // by folder
+	entries map[string]*cacheEntry // by repository key and commit
+	size    int64                  // of every entry's snapshot
 }
 
 type cacheEntry struct {
+	files    *snapshot
 	lastUsed time.Time
 	holders  int
 }
 
-// acquire returns the artifact in dir if it is on disk, held until Release.
-func (c *artifactCache) acquire(dir, commit, ref string) *Artifact {
+// acquire returns the artifact of id if it is cached, held until Release.
+func (c *artifactCache) acquire(id, commit, ref string) *Artifact {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !exists(dir) {
-		return nil
-	}
-	if c.entries == nil {
-		c.entries = map[string]*cacheEntry{}
-	}
-	e, ok := c.entries[dir]
+	e, ok := c.entries[id]
 	if !ok {
-		e = &cacheEntry{} // left by an earlier process
-		c.entries[dir] = e
+		return nil
 	}
 	e.holders++
 	e.lastUsed = time.Now()
-	return &Artifact{Dir: dir, Commit: commit, Ref: ref, release: func() {
+	return &Artifact{files: e.files, Commit: commit, Ref: ref, release: func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		e.holders--
@@ -105,33 +113,34 @@ func (c *artifactCache) acquire(dir, commit, ref string) *Artifact {
 	}}
 }
 
-// add registers a new artifact folder and evicts beyond max.
-func (c *artifactCache) add(dir string, max int) {
+// add caches a new snapshot and evicts beyond maxEntries or maxBytes.
+func (c *artifactCache) add(id string, files *snapshot, maxEntries int, maxBytes int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
 		c.entries = map[string]*cacheEntry{}
 	}
-	if _, ok := c.entries[dir]; !ok {
-		c.entries[dir] = &cacheEntry{lastUsed: time.Now()}
+	if _, ok := c.entries[id]; !ok {
+		c.entries[id] = &cacheEntry{files: files, lastUsed: time.Now()}
+		c.size += files.size
 	}
-	if len(c.entries) <= max {
+	full := func() bool { return len(c.entries) > maxEntries || c.size > maxBytes }
+	if !full() {
 		return
 	}
-	dirs := make([]string, 0, len(c.entries))
-	for d := range c.entries {
-		dirs = append(dirs, d)
+	ids := make([]string, 0, len(c.entries))
+	for k := range c.entries {
+		ids = append(ids, k)
 	}
-	sort.Slice(dirs, func(i, j int) bool { return c.entries[dirs[i]].lastUsed.Before(c.entries[dirs[j]].lastUsed) })
-	for _, d := range dirs {
-		if len(c.entries) <= max {
+	sort.Slice(ids, func(i, j int) bool { return c.entries[ids[i]].lastUsed.Before(c.entries[ids[j]].lastUsed) })
+	for _, k := range ids {
+		if !full() {
 			return
 		}
-		if d == dir || c.entries[d].holders > 0 {
+		if k == id || c.entries[k].holders > 0 {
 			continue
 		}
-		if err := os.RemoveAll(d); err == nil {
-			delete(c.entries, d)
-		}
+		c.size -= c.entries[k].files.size
+		delete(c.entries, k)
 	}
 }

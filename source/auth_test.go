@@ -7,8 +7,6 @@ import (
 	"crypto/rsa"
 	"encoding/pem"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -57,7 +55,7 @@ func TestHTTPAuth(t *testing.T) {
 		{"bearer token", source.Request{URL: bearerRepo.URL, Auth: https(map[string]string{"bearerToken": "tok-0123456789"})}, bearerSHA, nil},
 		{"wrong bearer token", source.Request{URL: bearerRepo.URL, Auth: https(map[string]string{"bearerToken": "tok-wrong-000000"})}, "", []string{"tok-wrong-000000"}},
 	}
-	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	fetcher := &source.GitFetcher{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			art, err := fetcher.Fetch(context.Background(), tt.req)
@@ -139,7 +137,7 @@ func TestSSHAuth(t *testing.T) {
 		{"unknown client key", sshAuth(strangerKey, sshSrv.KnownHosts, false), false},
 		{"host key check opted out", sshAuth(clientKey, "", true), true},
 	}
-	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	fetcher := &source.GitFetcher{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			art, err := fetcher.Fetch(context.Background(), source.Request{URL: repoURL, Auth: tt.auth})
@@ -160,8 +158,8 @@ func TestSSHAuth(t *testing.T) {
 			if art.Commit != sha {
 				t.Fatalf("commit %s, want %s", art.Commit, sha)
 			}
-			if b, _ := os.ReadFile(filepath.Join(art.Dir, "a.yaml")); string(b) != "a: 1\n" {
-				t.Fatalf("a.yaml = %q", b)
+			if got := fileOf(t, art, "a.yaml"); got != "a: 1\n" {
+				t.Fatalf("a.yaml = %q", got)
 			}
 		})
 	}

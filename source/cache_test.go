@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +21,7 @@ import (
 func TestConcurrentFetchesOfOneRepositoryShareOneDownload(t *testing.T) {
 	srv := testgit.Start(t)
 	repo := srv.NewRepo(t, "app.git")
-	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	fetcher := &source.GitFetcher{}
 
 	fetchAll := func(want string) {
 		t.Helper()
@@ -69,36 +68,85 @@ func TestConcurrentFetchesOfOneRepositoryShareOneDownload(t *testing.T) {
 func TestCacheEvictsLeastRecentlyUsedArtifactsNobodyHolds(t *testing.T) {
 	srv := testgit.Start(t)
 	repo := srv.NewRepo(t, "app.git")
-	fetcher := &source.GitFetcher{Dir: t.TempDir(), MaxArtifacts: 2}
+	fetcher := &source.GitFetcher{MaxArtifacts: 2}
 	ctx := context.Background()
-	fetch := func() *source.Artifact {
+	fetch := func(revision string) *source.Artifact {
 		t.Helper()
-		art, err := fetcher.Fetch(ctx, source.Request{URL: repo.URL})
+		art, err := fetcher.Fetch(ctx, source.Request{URL: repo.URL, Revision: revision})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return art
 	}
 
-	repo.Commit(t, map[string]string{"a.yaml": "1"}, "1")
-	held := fetch() // held across the whole test: never evicted
-	repo.Commit(t, map[string]string{"a.yaml": "2"}, "2")
-	second := fetch()
-	second.Release()
-	repo.Commit(t, map[string]string{"a.yaml": "3"}, "3")
-	third := fetch()
-	third.Release()
+	first := repo.Commit(t, map[string]string{"a.yaml": "1"}, "1")
+	held := fetch("") // held across the whole test: never evicted
+	second := repo.Commit(t, map[string]string{"a.yaml": "2"}, "2")
+	fetch("").Release()
+	third := repo.Commit(t, map[string]string{"a.yaml": "3"}, "3")
+	fetch("").Release()
+	downloads := srv.UploadPacks()
 
-	if _, err := os.Stat(held.Dir); err != nil {
-		t.Fatalf("a held artifact was evicted: %v", err)
+	// Kept: the held commit and the newest. Evicted: the least recently used free one.
+	for _, tt := range []struct {
+		commit string
+		cached bool
+	}{{first, true}, {third, true}, {second, false}} {
+		before := srv.UploadPacks()
+		art := fetch(tt.commit)
+		if got := srv.UploadPacks() == before; got != tt.cached {
+			t.Errorf("commit %s: cached %v, want %v", tt.commit[:8], got, tt.cached)
+		}
+		art.Release()
 	}
-	if _, err := os.Stat(second.Dir); !os.IsNotExist(err) {
-		t.Fatalf("the least recently used free artifact is still there")
+	if downloads != 3 {
+		t.Errorf("%d downloads for three commits", downloads)
 	}
-	if _, err := os.Stat(third.Dir); err != nil {
-		t.Fatalf("the newest artifact was evicted: %v", err)
+	if got := fileOf(t, held, "a.yaml"); got != "1" {
+		t.Errorf("the held artifact reads a.yaml = %q", got)
 	}
 	held.Release()
+}
+
+// A commit larger than the cache's byte budget is served while in use, and
+// evicted once released.
+func TestCacheEvictsBeyondItsByteBudget(t *testing.T) {
+	srv := testgit.Start(t)
+	repo := srv.NewRepo(t, "app.git")
+	fetcher := &source.GitFetcher{MaxCacheBytes: 1 << 10}
+	ctx := context.Background()
+	big := repo.Commit(t, map[string]string{"a.yaml": strings.Repeat("x", 4<<10)}, "big")
+	art, err := fetcher.Fetch(ctx, source.Request{URL: repo.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fileOf(t, art, "a.yaml"); len(got) != 4<<10 {
+		t.Fatalf("a.yaml has %d bytes", len(got))
+	}
+	art.Release()
+	small := repo.Commit(t, map[string]string{"a.yaml": "small"}, "small")
+	again, err := fetcher.Fetch(ctx, source.Request{URL: repo.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Release()
+	before := srv.UploadPacks()
+	latest, err := fetcher.Fetch(ctx, source.Request{URL: repo.URL, Revision: small})
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest.Release()
+	if srv.UploadPacks() != before {
+		t.Errorf("the small commit was evicted though it fits")
+	}
+	old, err := fetcher.Fetch(ctx, source.Request{URL: repo.URL, Revision: big})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Release()
+	if srv.UploadPacks() == before {
+		t.Errorf("the big commit stayed cached beyond the budget")
+	}
 }
 
 func TestLoadRefusesPathsThatLeaveTheRepository(t *testing.T) {
@@ -108,7 +156,7 @@ func TestLoadRefusesPathsThatLeaveTheRepository(t *testing.T) {
 	repo.Link(t, "config/up.yaml", "../../outside.yaml")
 	repo.Link(t, "linked", "config")
 	repo.Commit(t, map[string]string{"config/app.yaml": "a: 1\n", "ok/app.yaml": "b: 1\n"}, "first")
-	art, err := (&source.GitFetcher{Dir: t.TempDir()}).Fetch(context.Background(), source.Request{URL: repo.URL})
+	art, err := (&source.GitFetcher{}).Fetch(context.Background(), source.Request{URL: repo.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +199,7 @@ func TestFetchStopsAtTheSizeLimit(t *testing.T) {
 		big[i] = byte('a' + i%26)
 	}
 	repo.Commit(t, map[string]string{"big.txt": string(big)}, "big")
-	fetcher := &source.GitFetcher{Dir: t.TempDir(), MaxBytes: 32 << 10}
+	fetcher := &source.GitFetcher{MaxBytes: 32 << 10}
 	_, err := fetcher.Fetch(context.Background(), source.Request{URL: repo.URL})
 	if got := source.ReasonOf(err); got != source.ReasonSourceTooLarge {
 		t.Fatalf("reason %q (%v), want SourceTooLarge", got, err)
@@ -168,7 +216,7 @@ func TestFetchMetricsCountCacheHits(t *testing.T) {
 	srv := testgit.Start(t)
 	repo := srv.NewRepo(t, "metrics.git")
 	repo.Commit(t, map[string]string{"a.yaml": "a: 1\n"}, "first")
-	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	fetcher := &source.GitFetcher{}
 	host := source.Host(repo.URL)
 	hits := func() float64 {
 		return testutil.ToFloat64(source.ArtifactLookups.WithLabelValues(host, "hit"))
@@ -241,7 +289,7 @@ func TestAFetchAfterAPushNeverSharesAnOlderListing(t *testing.T) {
 	hold := newHeldListing()
 	repo := testgit.StartWith(t, testgit.Options{Middleware: hold.middleware}).NewRepo(t, "app.git")
 	before := repo.Commit(t, map[string]string{"app.yaml": "v: 1\n"}, "before")
-	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	fetcher := &source.GitFetcher{}
 	if got := <-fetchInBackground(t, fetcher, repo.URL, time.Time{}); got != before {
 		t.Fatalf("got %.8s, want %.8s", got, before)
 	}
@@ -274,7 +322,7 @@ func TestABranchThatMovesDuringTheFetchYieldsItsNewHead(t *testing.T) {
 	hold.armed.Store(true)
 	repo := testgit.StartWith(t, testgit.Options{Middleware: hold.middleware}).NewRepo(t, "app.git")
 	repo.Commit(t, map[string]string{"app.yaml": "v: 1\n"}, "before")
-	got := fetchInBackground(t, &source.GitFetcher{Dir: t.TempDir()}, repo.URL, time.Time{})
+	got := fetchInBackground(t, &source.GitFetcher{}, repo.URL, time.Time{})
 	<-hold.listed
 	after := repo.Commit(t, map[string]string{"app.yaml": "v: 2\n"}, "pushed")
 	close(hold.release)

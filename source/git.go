@@ -9,16 +9,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
@@ -62,10 +58,11 @@ type Fetcher interface {
 // already cached; concurrent fetches of one repository share one listing and
 // one download.
 type GitFetcher struct {
-	// Dir holds the artifacts.
-	Dir string
-	// MaxArtifacts bounds the commits kept on disk; zero means DefaultMaxArtifacts.
+	// MaxArtifacts bounds the commits kept in memory; zero means DefaultMaxArtifacts.
 	MaxArtifacts int
+	// MaxCacheBytes bounds the file contents of the commits kept; zero
+	// means DefaultMaxCacheBytes.
+	MaxCacheBytes int64
 	// MaxBytes bounds the uncompressed objects of one download; zero means DefaultMaxBytes.
 	MaxBytes int64
 
@@ -115,7 +112,7 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err
 		return nil, err
 	}
 	if target.commit != "" {
-		if art := f.cache.acquire(f.artifactDir(key, target.commit), target.commit, target.name); art != nil {
+		if art := f.cache.acquire(artifactID(key, target.commit), target.commit, target.name); art != nil {
 			ArtifactLookups.WithLabelValues(host, "hit").Inc()
 			return art, nil
 		}
@@ -135,7 +132,7 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err
 	if err != nil {
 		return nil, err
 	}
-	art = f.cache.acquire(f.artifactDir(key, sha.(string)), sha.(string), target.name)
+	art = f.cache.acquire(artifactID(key, sha.(string)), sha.(string), target.name)
 	if art == nil {
 		return nil, fmt.Errorf("artifact of %s left the cache before use", sha)
 	}
@@ -157,9 +154,7 @@ func cacheKey(url string, auth *Auth) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func (f *GitFetcher) artifactDir(key, commit string) string {
-	return filepath.Join(f.Dir, key, commit)
-}
+func artifactID(key, commit string) string { return key + "/" + commit }
 
 // listRefs lists the remote's refs; concurrent callers on one repository and
 // credentials share one request (see refListings).
@@ -174,8 +169,8 @@ func (f *GitFetcher) listRefs(ctx context.Context, key string, c conn, notBefore
 	})
 }
 
-// download clones the target and writes its commit into the cache; it
-// returns the commit SHA.
+// download clones the target and caches its commit's snapshot; it returns
+// the commit SHA.
 func (f *GitFetcher) download(ctx context.Context, key string, c conn, t target, want string) (string, error) {
 	max := f.MaxBytes
 	if max <= 0 {
@@ -195,20 +190,23 @@ func (f *GitFetcher) download(ctx context.Context, key string, c conn, t target,
 	if err != nil {
 		return "", err
 	}
-	sha := commit.Hash.String()
-	dir := f.artifactDir(key, sha)
-	if err := materialize(commit, dir); err != nil {
+	files, err := snapshotOf(commit)
+	if err != nil {
 		return "", err
 	}
-	maxArtifacts := f.MaxArtifacts
+	maxArtifacts, maxBytes := f.MaxArtifacts, f.MaxCacheBytes
 	if maxArtifacts <= 0 {
 		maxArtifacts = DefaultMaxArtifacts
 	}
-	f.cache.add(dir, maxArtifacts)
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxCacheBytes
+	}
+	sha := commit.Hash.String()
+	f.cache.add(artifactID(key, sha), files, maxArtifacts, maxBytes)
 	return sha, nil
 }
 
-// clone fetches into memory: the artifact is written from the commit's tree,
+// clone fetches into memory: the artifact is read from the commit's tree,
 // so no .git folder ever reaches a renderer. A branch or tag is fetched
 // shallow; a bare SHA needs the history to find it.
 func clone(ctx context.Context, c conn, t target, maxBytes int64) (*git.Repository, error) {
@@ -235,33 +233,6 @@ func commitOf(repo *git.Repository, want string) (*object.Commit, error) {
 		return nil, fail(ReasonRevisionNotFound, "commit %s: %w", hash, err)
 	}
 	return commit, nil
-}
-
-// materialize writes the commit's files to dir, atomically: a concurrent
-// fetch of the same commit either sees the whole folder or none of it.
-func materialize(commit *object.Commit, dir string) error {
-	if exists(dir) {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return fmt.Errorf("create cache folder: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-")
-	if err != nil {
-		return fmt.Errorf("create cache folder: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	tree, err := commit.Tree()
-	if err != nil {
-		return fmt.Errorf("read tree of %s: %w", commit.Hash, err)
-	}
-	if err := tree.Files().ForEach(func(file *object.File) error { return writeFile(tmp, file) }); err != nil {
-		return fmt.Errorf("write files of %s: %w", commit.Hash, err)
-	}
-	if err := os.Rename(tmp, dir); err != nil && !exists(dir) {
-		return fmt.Errorf("publish %s: %w", dir, err)
-	}
-	return nil
 }
 
 func classify(c conn, err error) error {
@@ -371,48 +342,6 @@ func resolve(refs []*plumbing.Reference, req Request) (target, error) {
 		return target{}, fail(ReasonRevisionNotFound, "the remote's HEAD points at nothing; set spec.source.git.branch")
 	}
 	return target{name: name, ref: ref, commit: sha}, nil
-}
-
-// writeFile writes one blob. Symlinks are kept as symlinks: readers open the
-// tree through an os.Root, which refuses links that lead outside it.
-func writeFile(root string, file *object.File) error {
-	name := filepath.Join(root, filepath.FromSlash(file.Name))
-	if !strings.HasPrefix(name, root+string(filepath.Separator)) {
-		return fmt.Errorf("%s: path leaves the repository", file.Name)
-	}
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		return err
-	}
-	r, err := file.Reader()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	if file.Mode == filemode.Symlink {
-		dest, err := io.ReadAll(io.LimitReader(r, 4096))
-		if err != nil {
-			return err
-		}
-		return os.Symlink(string(dest), name)
-	}
-	perm := os.FileMode(0o644)
-	if file.Mode == filemode.Executable {
-		perm = 0o755
-	}
-	out, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, r); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 func isHex(s string) bool {

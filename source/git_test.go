@@ -2,10 +2,11 @@ package source_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
+	"path"
+	"strings"
 	"testing"
 
+	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/source"
 )
@@ -32,7 +33,7 @@ func TestGitFetcherResolvesRefsOverSmartHTTP(t *testing.T) {
 		{"full SHA", source.Request{Revision: first}, first, first[:12] + "@sha1:" + first, "v: 1\n"},
 		{"short SHA", source.Request{Revision: first[:8]}, first, first[:8] + "@sha1:" + first, "v: 1\n"},
 	}
-	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	fetcher := &source.GitFetcher{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := tt.req
@@ -44,12 +45,17 @@ func TestGitFetcherResolvesRefsOverSmartHTTP(t *testing.T) {
 			if art.Commit != tt.commit || art.Revision() != tt.revision {
 				t.Errorf("got %s (%s), want %s (%s)", art.Commit, art.Revision(), tt.commit, tt.revision)
 			}
-			got, err := os.ReadFile(filepath.Join(art.Dir, "app.yaml"))
-			if err != nil || string(got) != tt.content {
-				t.Errorf("app.yaml = %q, %v; want %q", got, err, tt.content)
+			if got := fileOf(t, art, "app.yaml"); got != tt.content {
+				t.Errorf("app.yaml = %q; want %q", got, tt.content)
 			}
-			if _, err := os.Stat(filepath.Join(art.Dir, ".git")); !os.IsNotExist(err) {
-				t.Errorf("artifact holds a .git folder")
+			all, err := art.Load(".", filetree.DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range all.Paths() {
+				if strings.HasPrefix(p, ".git/") {
+					t.Errorf("artifact holds %s", p)
+				}
 			}
 		})
 	}
@@ -59,27 +65,19 @@ func TestGitFetcherReusesTheArtifactOfAnUnchangedCommit(t *testing.T) {
 	srv := testgit.Start(t)
 	repo := srv.NewRepo(t, "app.git")
 	repo.Commit(t, map[string]string{"a.yaml": "a: 1\n"}, "first")
-	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	fetcher := &source.GitFetcher{}
 	ctx := context.Background()
 
 	first, err := fetcher.Fetch(ctx, source.Request{URL: repo.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A file that a second clone would not have written proves the folder was reused.
-	marker := filepath.Join(first.Dir, "marker")
-	if err := os.WriteFile(marker, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	again, err := fetcher.Fetch(ctx, source.Request{URL: repo.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Dir != first.Dir {
-		t.Fatalf("second fetch used %s, want %s", again.Dir, first.Dir)
-	}
-	if _, err := os.Stat(marker); err != nil {
-		t.Fatalf("artifact was rewritten: %v", err)
+	if n := srv.UploadPacks(); n != 1 || again.Commit != first.Commit {
+		t.Fatalf("second fetch: %d downloads in all, commit %s; want 1 and %s", n, again.Commit, first.Commit)
 	}
 
 	sha := repo.Commit(t, map[string]string{"a.yaml": "a: 2\n"}, "second")
@@ -87,9 +85,22 @@ func TestGitFetcherReusesTheArtifactOfAnUnchangedCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if changed.Commit != sha || changed.Dir == first.Dir {
-		t.Fatalf("after a new commit got %s in %s", changed.Commit, changed.Dir)
+	if changed.Commit != sha || srv.UploadPacks() != 2 || fileOf(t, changed, "a.yaml") != "a: 2\n" {
+		t.Fatalf("after a new commit got %s, %d downloads in all", changed.Commit, srv.UploadPacks())
 	}
+	if got := fileOf(t, first, "a.yaml"); got != "a: 1\n" {
+		t.Fatalf("the first commit's artifact changed: a.yaml = %q", got)
+	}
+}
+
+// fileOf reads one file of an artifact.
+func fileOf(t *testing.T, art *source.Artifact, name string) string {
+	t.Helper()
+	tree, err := art.Load(name, filetree.DefaultLimits)
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	return string(tree[path.Base(name)])
 }
 
 func TestGitFetcherClassifiesFailures(t *testing.T) {
@@ -110,7 +121,7 @@ func TestGitFetcherClassifiesFailures(t *testing.T) {
 		{"empty repository", source.Request{URL: empty.URL}, source.ReasonRevisionNotFound},
 		{"nothing listening", source.Request{URL: "http://127.0.0.1:1/app.git"}, source.ReasonSourceUnreachable},
 	}
-	fetcher := &source.GitFetcher{Dir: t.TempDir()}
+	fetcher := &source.GitFetcher{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := fetcher.Fetch(context.Background(), tt.req)

@@ -14,7 +14,7 @@ var (
 		Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
 	}, []string{"host", "result"})
 
-	// ArtifactLookups counts cache hits (commit already on disk) and misses.
+	// ArtifactLookups counts cache hits (commit already cached) and misses.
 	ArtifactLookups = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "configsync_source_artifact_cache_total",
 		Help: "Artifact cache lookups after listing the remote's refs, by repository host and result (hit or miss).",

@@ -136,7 +136,7 @@ func (o *renderOptions) render() (*configsv1.ConfigSync, filetree.Tree, error) {
 	if cs.Namespace == "" {
 		cs.Namespace = "default"
 	}
-	art := &source.Artifact{Dir: o.sourceDir, Ref: "local"}
+	art := source.DirArtifact(o.sourceDir, "local")
 	tree, err := art.Load(cs.Spec.Source.Git.Path, filetree.DefaultLimits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the source: %w", err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,11 +31,11 @@ import (
 
 // config is the manager's command line.
 type config struct {
-	metricsAddr, probeAddr, webhookAddr, cacheDir string
-	webhookSecret, watchSelector, pprofAddr       string
-	leaderElect, installCRDs                      bool
-	webhookMaxBody                                int64
-	controller                                    controllers.Options
+	metricsAddr, probeAddr, webhookAddr     string
+	webhookSecret, watchSelector, pprofAddr string
+	leaderElect, installCRDs                bool
+	webhookMaxBody                          int64
+	controller                              controllers.Options
 }
 
 func main() {
@@ -48,7 +47,6 @@ func main() {
 	flag.StringVar(&c.webhookAddr, "webhook-bind-address", ":9292", "address of the push webhook receiver (POST /hooks/<provider>); 0 disables it")
 	flag.StringVar(&c.webhookSecret, "webhook-secret", "", "namespace/name of the Secret whose \"token\" key the webhook providers sign with (required for the receiver)")
 	flag.Int64Var(&c.webhookMaxBody, "webhook-max-body-bytes", receiver.DefaultMaxBodyBytes, "largest webhook body accepted")
-	flag.StringVar(&fetcher.Dir, "cache-dir", filepath.Join(os.TempDir(), "configsync"), "folder for fetched Git artifacts")
 	flag.BoolVar(&c.leaderElect, "leader-elect", true, "elect a leader so that only one replica reconciles")
 	flag.StringVar(&c.watchSelector, "watch-label-selector", "", "reconcile only the ConfigSyncs this label selector matches (sharding: \"!"+configsv1.LabelShardKey+"\" on the main instance, \""+configsv1.LabelShardKey+"=<shard>\" on each shard)")
 	flag.BoolVar(&c.installCRDs, "install-crds", false, "server-side apply the ConfigSync CRD before starting (for local runs)")
@@ -58,7 +56,8 @@ func main() {
 	flag.DurationVar(&c.controller.MaxRetryDelay, "max-retry-delay", 15*time.Minute, "longest delay of the exponential backoff after transient failures")
 	flag.StringVar(&c.controller.DefaultServiceAccount, "default-service-account", "", "ServiceAccount (of each ConfigSync's namespace) to impersonate when a ConfigSync names none")
 	flag.BoolVar(&c.controller.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse targets and Helm release namespaces outside the ConfigSync's namespace")
-	flag.IntVar(&fetcher.MaxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache; the least recently used beyond it are evicted")
+	flag.IntVar(&fetcher.MaxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache (in memory); the least recently used beyond it are evicted")
+	flag.Int64Var(&fetcher.MaxCacheBytes, "max-cache-bytes", source.DefaultMaxCacheBytes, "file contents the artifact cache keeps in memory; the least recently used commits beyond it are evicted (commits in use stay)")
 	flag.Int64Var(&fetcher.MaxBytes, "max-fetch-bytes", source.DefaultMaxBytes, "largest download (uncompressed objects) of one Git fetch")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -123,7 +122,7 @@ func run(c config, fetcher *source.GitFetcher) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting manager", "cacheDir", fetcher.Dir, "workers", c.controller.Workers, "watchLabelSelector", c.watchSelector)
+	ctrl.Log.Info("starting manager", "workers", c.controller.Workers, "watchLabelSelector", c.watchSelector)
 	return mgr.Start(ctx)
 }
 

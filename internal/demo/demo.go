@@ -222,7 +222,7 @@ func (d *demo) startOperator(ctx context.Context, cfg *rest.Config, scheme *runt
 	if err != nil {
 		return err
 	}
-	fetcher := &source.GitFetcher{Dir: d.TempDir()}
+	fetcher := &source.GitFetcher{}
 	if err := controllers.New(mgr, fetcher).SetupWithManager(mgr, controllers.Options{Workers: 2, SkipNameValidation: true}); err != nil {
 		return err
 	}
