@@ -63,13 +63,20 @@ func snapshotOf(commit *object.Commit) (*snapshot, error) {
 	return s, nil
 }
 
+// readBlob reads a file into a slice of its exact size: io.ReadAll's
+// growing buffer would keep at least 512 bytes for each small file of the
+// cached commit.
 func readBlob(f *object.File) ([]byte, error) {
 	r, err := f.Reader()
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	return io.ReadAll(r)
+	data := make([]byte, f.Size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 func (s *snapshot) add(name string, mode filemode.FileMode, data []byte) error {
