@@ -18,8 +18,9 @@ import (
 const DefaultMaxArtifacts = 64
 
 // DefaultMaxCacheBytes bounds the file contents of the commits kept when a
-// GitFetcher sets no limit. Commits in use stay whatever their size.
-const DefaultMaxCacheBytes int64 = 256 << 20
+// GitFetcher sets no limit: a quarter of the Deployment's memory limit.
+// Commits in use stay whatever their size.
+const DefaultMaxCacheBytes int64 = 128 << 20
 
 // Artifact is an immutable snapshot of one commit, shared by every
 // ConfigSync on that repository, credentials and commit.
