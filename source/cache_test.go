@@ -2,8 +2,10 @@ package source_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,5 +330,61 @@ func TestABranchThatMovesDuringTheFetchYieldsItsNewHead(t *testing.T) {
 	close(hold.release)
 	if sha := <-got; sha != after {
 		t.Errorf("got %.8s, want the branch's new head %.8s", sha, after)
+	}
+}
+
+// A new commit of a followed branch is fetched as an update of the last
+// clone (only the new objects travel), and its artifact still holds every
+// file. A commit an update cannot complete (a tag at an older commit, which
+// the server believes the shallow clone has) falls back to a fresh clone.
+func TestNewCommitsUpdateTheLastClone(t *testing.T) {
+	srv := testgit.Start(t)
+	repo := srv.NewRepo(t, "app.git")
+	fetcher := &source.GitFetcher{}
+	// Counted from now: other tests download from the same host.
+	host := source.Host(repo.URL)
+	start := map[string]float64{}
+	downloads := func(kind string) float64 {
+		return testutil.ToFloat64(source.Downloads.WithLabelValues(host, kind)) - start[kind]
+	}
+	start["clone"], start["update"] = downloads("clone"), downloads("update")
+	fetch := func(req source.Request, app string) {
+		t.Helper()
+		req.URL = repo.URL
+		art, err := fetcher.Fetch(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer art.Release()
+		if got := fileOf(t, art, "app.yaml"); got != app {
+			t.Fatalf("app.yaml = %q, want %q", got, app)
+		}
+		if got := fileOf(t, art, "unchanged/other.yaml"); got != "o: 1\n" {
+			t.Fatalf("unchanged/other.yaml = %q", got)
+		}
+	}
+
+	repo.Commit(t, map[string]string{"app.yaml": "v: 0\n", "unchanged/other.yaml": "o: 1\n"}, "0")
+	repo.Tag(t, "v0") // older than the first download: its shallow clone lacks it
+	repo.Commit(t, map[string]string{"app.yaml": "v: 1\n"}, "1")
+	fetch(source.Request{Branch: "main"}, "v: 1\n")
+	for i := 2; i <= 3; i++ {
+		repo.Commit(t, map[string]string{"app.yaml": fmt.Sprintf("v: %d\n", i)}, strconv.Itoa(i))
+		fetch(source.Request{Branch: "main"}, fmt.Sprintf("v: %d\n", i))
+	}
+	if clones, updates := downloads("clone"), downloads("update"); clones != 1 || updates != 2 {
+		t.Fatalf("%v clones and %v updates for three commits, want 1 and 2", clones, updates)
+	}
+
+	fetch(source.Request{Revision: "v0"}, "v: 0\n")
+	if clones := downloads("clone"); clones != 2 {
+		t.Fatalf("an older tag: %v clones in all, want 2 (the update could not complete it)", clones)
+	}
+
+	repo.Branch(t, "staging")
+	repo.Commit(t, map[string]string{"app.yaml": "v: staging\n"}, "staging")
+	fetch(source.Request{Branch: "staging"}, "v: staging\n")
+	if updates := downloads("update"); updates != 3 {
+		t.Fatalf("another branch: %v updates in all, want 3", updates)
 	}
 }

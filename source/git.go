@@ -69,6 +69,7 @@ type GitFetcher struct {
 	group    singleflight.Group
 	listings refListings
 	cache    artifactCache
+	kept     keptClones
 }
 
 var _ Fetcher = (*GitFetcher)(nil)
@@ -169,54 +170,98 @@ func (f *GitFetcher) listRefs(ctx context.Context, key string, c conn, notBefore
 	})
 }
 
-// download clones the target and caches its commit's snapshot; it returns
-// the commit SHA.
+// download fetches the target and caches its commit's snapshot; it returns
+// the commit SHA. A branch or tag updates the repository's kept clone when
+// there is one; a fresh clone serves otherwise, and when the update fails or
+// leaves the commit incomplete (a commit older than the kept one, which the
+// server believes the clone already has).
 func (f *GitFetcher) download(ctx context.Context, key string, c conn, t target, want string) (string, error) {
+	maxBytes := f.MaxCacheBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxCacheBytes
+	}
+	kc, commit, files, err := f.fetchSnapshot(ctx, key, c, t, want)
+	if err != nil {
+		return "", err
+	}
+	maxArtifacts := f.MaxArtifacts
+	if maxArtifacts <= 0 {
+		maxArtifacts = DefaultMaxArtifacts
+	}
+	sha := commit.Hash.String()
+	f.cache.add(artifactID(key, sha), files, maxArtifacts, maxBytes)
+	if shallow(t) {
+		f.kept.put(key, kc, maxBytes/2) // half the cache's budget again, at most
+	}
+	return sha, nil
+}
+
+func (f *GitFetcher) fetchSnapshot(ctx context.Context, key string, c conn, t target, want string) (*keptClone, *object.Commit, *snapshot, error) {
+	if kc := f.takeKept(key, t); kc != nil {
+		if err := update(ctx, kc, c, t); err == nil {
+			if commit, files, err := snapshotIn(kc, t, want); err == nil {
+				Downloads.WithLabelValues(Host(c.url), "update").Inc()
+				return kc, commit, files, nil
+			}
+		}
+	}
 	max := f.MaxBytes
 	if max <= 0 {
 		max = DefaultMaxBytes
 	}
-	repo, err := clone(ctx, c, t, max)
-	if err != nil {
-		return "", err
+	kc := &keptClone{storage: newLimitedStorage(max)}
+	var err error
+	if kc.repo, err = clone(ctx, c, t, kc.storage); err != nil {
+		return nil, nil, nil, err
 	}
-	commit, err := commitOf(repo, want)
+	Downloads.WithLabelValues(Host(c.url), "clone").Inc()
+	commit, files, err := snapshotIn(kc, t, want)
+	return kc, commit, files, err
+}
+
+// takeKept hands out the repository's kept clone for a branch or tag; a
+// bare SHA clones with history and leaves the kept clone where it is.
+func (f *GitFetcher) takeKept(key string, t target) *keptClone {
+	if !shallow(t) {
+		return nil
+	}
+	return f.kept.take(key)
+}
+
+// snapshotIn reads the wanted commit out of a clone.
+func snapshotIn(kc *keptClone, t target, want string) (*object.Commit, *snapshot, error) {
+	commit, err := commitOf(kc.repo, want)
 	if err != nil && t.ref.IsBranch() {
-		// The branch moved between the listing and the clone (a push in
-		// between), and the shallow clone holds only its new head: that is
-		// what a follower of the branch wants anyway.
-		commit, err = commitOf(repo, "HEAD")
+		// The branch moved between the listing and the fetch (a push in
+		// between), and the fetch brought its new head: that is what a
+		// follower of the branch wants anyway.
+		commit, err = commitOf(kc.repo, trackingRef(t.ref).String())
 	}
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	files, err := snapshotOf(commit)
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	maxArtifacts, maxBytes := f.MaxArtifacts, f.MaxCacheBytes
-	if maxArtifacts <= 0 {
-		maxArtifacts = DefaultMaxArtifacts
-	}
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxCacheBytes
-	}
-	sha := commit.Hash.String()
-	f.cache.add(artifactID(key, sha), files, maxArtifacts, maxBytes)
-	return sha, nil
+	return commit, files, nil
 }
+
+// shallow tells a branch or tag, fetched shallow, from a bare SHA, which
+// needs the history to find it.
+func shallow(t target) bool { return t.ref != "" && t.ref != plumbing.HEAD }
 
 // clone fetches into memory: the artifact is read from the commit's tree,
 // so no .git folder ever reaches a renderer. A branch or tag is fetched
 // shallow; a bare SHA needs the history to find it.
-func clone(ctx context.Context, c conn, t target, maxBytes int64) (*git.Repository, error) {
+func clone(ctx context.Context, c conn, t target, storage *limitedStorage) (*git.Repository, error) {
 	opts := &git.CloneOptions{URL: c.url, Auth: c.auth, CABundle: c.caBundle, NoCheckout: true, Tags: git.NoTags}
-	if t.ref != "" && t.ref != plumbing.HEAD {
+	if shallow(t) {
 		opts.ReferenceName = t.ref
 		opts.SingleBranch = true
 		opts.Depth = 1
 	}
-	repo, err := git.CloneContext(ctx, newLimitedStorage(maxBytes), nil, opts)
+	repo, err := git.CloneContext(ctx, storage, nil, opts)
 	if err != nil {
 		return nil, classify(c, err)
 	}

@@ -19,8 +19,16 @@ var (
 		Name: "configsync_source_artifact_cache_total",
 		Help: "Artifact cache lookups after listing the remote's refs, by repository host and result (hit or miss).",
 	}, []string{"host", "result"})
+
+	// Downloads counts the downloads a cache miss caused, by kind: a fresh
+	// clone, or an update of the repository's last clone with the new
+	// objects only.
+	Downloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "configsync_source_downloads_total",
+		Help: "Git downloads, by repository host and kind (clone: everything; update: only the objects the last download lacked).",
+	}, []string{"host", "kind"})
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(FetchDuration, ArtifactLookups)
+	ctrlmetrics.Registry.MustRegister(FetchDuration, ArtifactLookups, Downloads)
 }
