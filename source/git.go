@@ -196,6 +196,9 @@ func (f *GitFetcher) download(ctx context.Context, key string, c conn, t target,
 	return sha, nil
 }
 
+// fetchSnapshot returns the clone that holds the wanted commit, and the
+// commit's snapshot read from it: the kept clone updated if that works,
+// a fresh clone otherwise.
 func (f *GitFetcher) fetchSnapshot(ctx context.Context, key string, c conn, t target, want string) (*keptClone, *object.Commit, *snapshot, error) {
 	if kc := f.takeKept(key, t); kc != nil {
 		if err := update(ctx, kc, c, t); err == nil {
