@@ -333,9 +333,9 @@ func TestABranchThatMovesDuringTheFetchYieldsItsNewHead(t *testing.T) {
 	}
 }
 
-// A new commit of a followed branch is fetched as an update of the last
-// clone (only the new objects travel), and its artifact still holds every
-// file. A commit an update cannot complete (a tag at an older commit, which
+// From a repository's second commit on, a new commit of a followed branch
+// is fetched as an update of the last clone (only the new objects travel),
+// and its artifact still holds every file. A commit an update cannot complete (a tag at an older commit, which
 // the server believes the shallow clone has) falls back to a fresh clone.
 func TestNewCommitsUpdateTheLastClone(t *testing.T) {
 	srv := testgit.Start(t)
@@ -368,17 +368,17 @@ func TestNewCommitsUpdateTheLastClone(t *testing.T) {
 	repo.Tag(t, "v0") // older than the first download: its shallow clone lacks it
 	repo.Commit(t, map[string]string{"app.yaml": "v: 1\n"}, "1")
 	fetch(source.Request{Branch: "main"}, "v: 1\n")
-	for i := 2; i <= 3; i++ {
+	for i := 2; i <= 4; i++ {
 		repo.Commit(t, map[string]string{"app.yaml": fmt.Sprintf("v: %d\n", i)}, strconv.Itoa(i))
 		fetch(source.Request{Branch: "main"}, fmt.Sprintf("v: %d\n", i))
 	}
-	if clones, updates := downloads("clone"), downloads("update"); clones != 1 || updates != 2 {
-		t.Fatalf("%v clones and %v updates for three commits, want 1 and 2", clones, updates)
+	if clones, updates := downloads("clone"), downloads("update"); clones != 2 || updates != 2 {
+		t.Fatalf("%v clones and %v updates for four commits, want 2 and 2", clones, updates)
 	}
 
 	fetch(source.Request{Revision: "v0"}, "v: 0\n")
-	if clones := downloads("clone"); clones != 2 {
-		t.Fatalf("an older tag: %v clones in all, want 2 (the update could not complete it)", clones)
+	if clones := downloads("clone"); clones != 3 {
+		t.Fatalf("an older tag: %v clones in all, want 3 (the update could not complete it)", clones)
 	}
 
 	repo.Branch(t, "staging")
