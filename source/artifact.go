@@ -114,6 +114,14 @@ func (c *artifactCache) acquire(id, commit, ref string) *Artifact {
 	}}
 }
 
+// contains tells whether id is cached.
+func (c *artifactCache) contains(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[id]
+	return ok
+}
+
 // add caches a new snapshot and evicts beyond maxEntries or maxBytes.
 func (c *artifactCache) add(id string, files *snapshot, maxEntries int, maxBytes int64) {
 	c.mu.Lock()

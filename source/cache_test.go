@@ -67,6 +67,45 @@ func TestConcurrentFetchesOfOneRepositoryShareOneDownload(t *testing.T) {
 	}
 }
 
+// A fetch that misses the cache just before another fetch's download of
+// the same commit ends finds no flight to join: it must take the commit
+// from the cache, not download it again. BeforeDownload holds the late
+// fetch between its miss and its download, which a busy machine does by
+// chance.
+func TestAFetchThatMissedWhileTheDownloadEndedDoesNotDownloadAgain(t *testing.T) {
+	srv := testgit.Start(t)
+	repo := srv.NewRepo(t, "app.git")
+	want := repo.Commit(t, map[string]string{"a.yaml": "a: 1\n"}, "first")
+	fetcher := &source.GitFetcher{}
+
+	missed, resume := make(chan struct{}), make(chan struct{})
+	late := make(chan error, 1)
+	go func() {
+		art, err := fetcher.Fetch(context.Background(), source.Request{URL: repo.URL, Branch: "main",
+			BeforeDownload: func() { close(missed); <-resume }})
+		if err == nil {
+			if art.Commit != want {
+				err = fmt.Errorf("late fetch got %.8s, want %.8s", art.Commit, want)
+			}
+			art.Release()
+		}
+		late <- err
+	}()
+	<-missed
+	art, err := fetcher.Fetch(context.Background(), source.Request{URL: repo.URL, Branch: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	art.Release()
+	close(resume)
+	if err := <-late; err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.UploadPacks(); n != 1 {
+		t.Fatalf("%d downloads of one commit, want 1", n)
+	}
+}
+
 func TestCacheEvictsLeastRecentlyUsedArtifactsNobodyHolds(t *testing.T) {
 	srv := testgit.Start(t)
 	repo := srv.NewRepo(t, "app.git")
@@ -302,7 +341,9 @@ func TestAFetchAfterAPushNeverSharesAnOlderListing(t *testing.T) {
 	after := repo.Commit(t, map[string]string{"app.yaml": "v: 2\n"}, "pushed")
 	fresh := fetchInBackground(t, fetcher, repo.URL, time.Now())
 	shared := fetchInBackground(t, fetcher, repo.URL, time.Time{})
-	time.Sleep(100 * time.Millisecond) // both are waiting on the listings
+	for fetcher.ListingWaiters(repo.URL) < 2 { // both are waiting on the listings
+		time.Sleep(time.Millisecond)
+	}
 	close(hold.release)
 
 	if got := <-first; got != before {

@@ -128,6 +128,14 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err
 		want = req.Revision
 	}
 	sha, err, _ := f.group.Do("fetch/"+key+"/"+want, func() (any, error) {
+		// Another download of this commit may have finished between the
+		// miss above and this flight (its flight was over, so there was
+		// none to join): the cache holds the commit then, and a second
+		// download would be waste. Checked inside the flight, where no
+		// other download of the commit can start meanwhile.
+		if target.commit != "" && f.cache.contains(artifactID(key, target.commit)) {
+			return target.commit, nil
+		}
 		return f.download(ctx, key, c, target, want)
 	})
 	if err != nil {
