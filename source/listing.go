@@ -30,6 +30,10 @@ type listingState struct {
 	running, next *listing
 	// last is the newest listing that succeeded, kept for keepListing.
 	last *listing
+	// waiting counts the callers waiting for a listing another runs (or
+	// for the running one to end before they run the next), so that tests
+	// can wait for them to arrive instead of sleeping.
+	waiting int
 }
 
 // keepListing bounds how long a finished listing may serve callers.
@@ -62,7 +66,9 @@ func (l *refListings) list(ctx context.Context, key string, notBefore time.Time,
 		return c.refs, nil
 	case st.running != nil && !st.running.started.Before(notBefore):
 		c := st.running
+		st.waiting++
 		l.mu.Unlock()
+		defer l.doneWaiting(st)
 		return wait(ctx, c)
 	case st.running == nil:
 		c := &listing{started: time.Now(), done: make(chan struct{})}
@@ -72,15 +78,19 @@ func (l *refListings) list(ctx context.Context, key string, notBefore time.Time,
 		return c.refs, c.err
 	case st.next != nil:
 		c := st.next
+		st.waiting++
 		l.mu.Unlock()
+		defer l.doneWaiting(st)
 		return wait(ctx, c)
 	default:
 		c := &listing{done: make(chan struct{})}
 		st.next = c
 		prev := st.running
+		st.waiting++
 		l.mu.Unlock()
 		<-prev.done // not ctx: others may be waiting for this caller to run the next listing
 		l.mu.Lock()
+		st.waiting--
 		st.running, st.next = c, nil
 		c.started = time.Now()
 		l.mu.Unlock()
@@ -100,9 +110,25 @@ func (l *refListings) run(key string, st *listingState, c *listing, fn func() ([
 	if c.err == nil && (st.last == nil || c.started.After(st.last.started)) {
 		st.last = c
 	}
-	if st.running == nil && st.next == nil && st.last == nil {
+	if st.running == nil && st.next == nil && st.last == nil && st.waiting == 0 {
 		delete(l.byID, key)
 	}
+}
+
+func (l *refListings) doneWaiting(st *listingState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st.waiting--
+}
+
+// waiters tells how many callers wait for a listing of key.
+func (l *refListings) waiters(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if st := l.byID[key]; st != nil {
+		return st.waiting
+	}
+	return 0
 }
 
 // forgetOld drops finished listings older than keepListing, and the state
@@ -112,7 +138,7 @@ func (l *refListings) forgetOld() {
 		if st.last != nil && time.Since(st.last.started) > keepListing {
 			st.last = nil
 		}
-		if st.running == nil && st.next == nil && st.last == nil {
+		if st.running == nil && st.next == nil && st.last == nil && st.waiting == 0 {
 			delete(l.byID, key)
 		}
 	}

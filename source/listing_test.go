@@ -61,7 +61,7 @@ func TestRefListingsNeverAnswerWithAnOlderListingThanAsked(t *testing.T) {
 					got[i], _ = l.list(context.Background(), "repo", notBefore, fn)
 				}()
 			}
-			time.Sleep(50 * time.Millisecond) // let them all arrive while listing 1 runs
+			waitFor(t, func() bool { return l.waiters("repo") == late }) // all arrived while listing 1 runs
 			close(release)
 			if c := listingOf(<-first); c != tc.wantFirst {
 				t.Fatalf("the first caller got listing %c", c)
@@ -124,5 +124,17 @@ func TestRefListingsReuseAFinishedListingOnlyWhenRecentEnough(t *testing.T) {
 	list(before)
 	if got := runs.Load(); got != 4 {
 		t.Fatalf("after a failed listing, the last good one still serves: %d listings, want 4", got)
+	}
+}
+
+// waitFor polls cond until it holds: a test waits on state, not on time.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition never held")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
