@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
@@ -29,6 +29,9 @@ type clusters struct {
 	localMap   meta.RESTMapper
 	scheme     *runtime.Scheme
 	concurrent int
+
+	// policy restricts the kubeconfigs of ConfigSyncs (SetKubeconfigPolicy).
+	policy KubeconfigPolicy
 
 	mu    sync.Mutex
 	cache map[string]*apply.Manager // key: identity + "|" + Secret version
@@ -68,18 +71,26 @@ func (r *ConfigSyncReconciler) applierFor(ctx context.Context, cs *configsv1.Con
 	if m := r.clusters.get(identity, version); m != nil {
 		return m, nil
 	}
-	cfg := rest.CopyConfig(r.clusters.local)
-	if secret != nil {
+	var cfg *rest.Config
+	if secret == nil {
+		cfg = rest.CopyConfig(r.clusters.local)
+	} else {
+		// Another cluster: the config is the kubeconfig's alone (restricted
+		// by the admin's policy), never the operator's with parts replaced.
 		data, err := kubeconfigData(secret, ref.Key)
 		if err != nil {
 			return nil, configErr(configsv1.ReasonApplyFailed, fmt.Errorf("kubeconfig Secret %s/%s: %w", cs.Namespace, ref.Name, err))
 		}
-		if cfg, err = clientcmd.RESTConfigFromKubeConfig(data); err != nil {
-			// The parser's message may quote the file: say only that it failed.
-			return nil, configErr(configsv1.ReasonApplyFailed, fmt.Errorf("kubeconfig Secret %s/%s: not a valid kubeconfig", cs.Namespace, ref.Name))
+		if cfg, err = tenantRESTConfig(r.clusters.local, data, r.clusters.policy); err != nil {
+			reason := configsv1.ReasonApplyFailed
+			if errors.Is(err, errKubeconfigRefused) {
+				reason = configsv1.ReasonAccessDenied
+			}
+			return nil, configErr(reason, fmt.Errorf("kubeconfig Secret %s/%s: %w", cs.Namespace, ref.Name, err))
 		}
 	}
 	if sa != "" {
+		// Replaces any impersonation the kubeconfig asked for.
 		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + cs.Namespace + ":" + sa}
 	}
 	m, err := r.clusters.build(cfg, secret == nil)
