@@ -61,8 +61,7 @@ func (j *Jsonnet) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, 
 // Evaluate returns the program's JSON, as the jsonnet command prints it.
 func (j *Jsonnet) Evaluate(in filetree.Tree) (string, error) {
 	entry := path.Clean(j.Step.Entrypoint)
-	src, ok := in[entry]
-	if !ok {
+	if _, ok := in[entry]; !ok {
 		return "", fmt.Errorf("entrypoint %q not found in the tree", j.Step.Entrypoint)
 	}
 	vm := jsonnet.MakeVM()
@@ -76,7 +75,9 @@ func (j *Jsonnet) Evaluate(in filetree.Tree) (string, error) {
 	for k, v := range j.Step.TLAs {
 		vm.TLAVar(k, v)
 	}
-	out, err := vm.EvaluateAnonymousSnippet(entry, string(src))
+	// EvaluateFile, not EvaluateAnonymousSnippet: the entrypoint must carry
+	// its path, or its imports would not resolve relative to its folder.
+	out, err := vm.EvaluateFile(entry)
 	if err != nil {
 		return "", fmt.Errorf("evaluate: %w", err) // go-jsonnet names file:line:column
 	}
@@ -121,8 +122,11 @@ func manifestsOf(v any) ([]map[string]any, error) {
 	}
 }
 
-// treeImporter resolves imports inside the tree. go-jsonnet requires the
-// same Contents for the same file, hence the cache.
+// treeImporter resolves imports inside the tree as go-jsonnet's FileImporter
+// (and so the jsonnet command) resolves them on disk: relative to the
+// importing file's folder first, then along the jpath, right-most entry first
+// ("-J: right-most wins"). Nothing outside the tree is reachable. go-jsonnet
+// requires the same Contents for the same file, hence the cache.
 type treeImporter struct {
 	tree  filetree.Tree
 	jpath []string
@@ -133,9 +137,11 @@ func (t *treeImporter) Import(importedFrom, importedPath string) (jsonnet.Conten
 	if path.IsAbs(importedPath) {
 		return jsonnet.Contents{}, "", fmt.Errorf("import %q: absolute imports are not allowed", importedPath)
 	}
+	// importedFrom is where the importing file was found ("" for the
+	// entrypoint itself, which resolves from the root).
 	candidates := []string{path.Join(path.Dir(importedFrom), importedPath)}
-	for _, dir := range t.jpath {
-		candidates = append(candidates, path.Join(dir, importedPath))
+	for i := len(t.jpath) - 1; i >= 0; i-- {
+		candidates = append(candidates, path.Join(t.jpath[i], importedPath))
 	}
 	for _, c := range candidates {
 		c = path.Clean(c)

@@ -1,0 +1,4 @@
+{
+  name: 'guestbook',
+  replicas: { staging: 1, production: 3 },
+}
