@@ -36,6 +36,7 @@ type config struct {
 	leaderElect, installCRDs                bool
 	webhookMaxBody                          int64
 	controller                              controllers.Options
+	kubeconfig                              controllers.KubeconfigPolicy
 }
 
 func main() {
@@ -56,6 +57,8 @@ func main() {
 	flag.DurationVar(&c.controller.MaxRetryDelay, "max-retry-delay", 15*time.Minute, "longest delay of the exponential backoff after transient failures")
 	flag.StringVar(&c.controller.DefaultServiceAccount, "default-service-account", "", "ServiceAccount (of each ConfigSync's namespace) to impersonate when a ConfigSync names none")
 	flag.BoolVar(&c.controller.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse targets and Helm release namespaces outside the ConfigSync's namespace")
+	flag.BoolVar(&c.kubeconfig.AllowExec, "kubeconfig-allow-exec", false, "UNSAFE with tenants: accept exec credential plugins and auth-provider plugins in the kubeconfigs of ConfigSyncs (spec.kubeConfigSecretRef); they run programs inside the operator with its environment and files (see docs/security.md)")
+	flag.BoolVar(&c.kubeconfig.InsecureTLS, "kubeconfig-insecure-tls", false, "UNSAFE: accept insecure-skip-tls-verify in the kubeconfigs of ConfigSyncs; their connections to other clusters are then open to interception (see docs/security.md)")
 	flag.IntVar(&fetcher.MaxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache (in memory); the least recently used beyond it are evicted")
 	flag.Int64Var(&fetcher.MaxCacheBytes, "max-cache-bytes", source.DefaultMaxCacheBytes, "file contents the artifact cache keeps in memory; the least recently used commits beyond it are evicted (commits in use stay)")
 	flag.Int64Var(&fetcher.MaxBytes, "max-fetch-bytes", source.DefaultMaxBytes, "largest download (uncompressed objects) of one Git fetch")
@@ -110,6 +113,10 @@ func run(c config, fetcher *source.GitFetcher) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	r := controllers.New(mgr, fetcher)
+	r.SetKubeconfigPolicy(c.kubeconfig)
+	if c.kubeconfig.AllowExec || c.kubeconfig.InsecureTLS {
+		ctrl.Log.Info("kubeconfigs of ConfigSyncs may hold unsafe fields", "allowExec", c.kubeconfig.AllowExec, "insecureTLS", c.kubeconfig.InsecureTLS)
+	}
 	if err := r.SetupWithManager(mgr, c.controller); err != nil {
 		return fmt.Errorf("set up reconciler: %w", err)
 	}
