@@ -152,7 +152,11 @@ func referenceCommands(t testing.TB, c goldenCase, name string, tree, out filetr
 		}
 		return []referenceCommand{{tool: "helm", args: args}}
 	case step.Kustomize != nil:
-		return []referenceCommand{{tool: "kustomize", args: []string{"build", step.Kustomize.Path}}}
+		dir := step.Kustomize.Path
+		if dir == "" {
+			dir = "." // the CRD's default
+		}
+		return []referenceCommand{{tool: "kustomize", args: []string{"build", dir}}}
 	case step.Jsonnet != nil:
 		var args []string
 		for _, p := range step.Jsonnet.JPath {

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 
-	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-	"sigs.k8s.io/yaml"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/filetree"
@@ -21,8 +19,9 @@ const KustomizeOutput = "kustomize.yaml"
 
 // Kustomize runs `kustomize build` of a folder of the tree with kustomize's
 // own library, on an in-memory filesystem holding only the tree: nothing
-// outside it can be read, remote bases are refused before the build, and
-// plugins and Helm inflation stay disabled (kustomize's defaults).
+// outside it can be read, nothing is fetched over the network (see
+// offlineFS), and plugins and Helm inflation stay disabled (kustomize's
+// defaults).
 type Kustomize struct {
 	Step configsv1.KustomizeStep
 }
@@ -31,27 +30,31 @@ var _ Renderer = (*Kustomize)(nil)
 
 // Render builds the kustomization; the output tree holds KustomizeOutput.
 func (k *Kustomize) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, error) {
-	dir := path.Clean(k.Step.Path)
-	if dir == "" || strings.HasPrefix(dir, "..") || path.IsAbs(dir) {
+	dir := path.Clean(k.Step.Path) // "" and "." both name the tree's root
+	if dir == ".." || strings.HasPrefix(dir, "../") || path.IsAbs(dir) {
 		return nil, fmt.Errorf("path %q must be a folder inside the tree", k.Step.Path)
 	}
-	fs := filesys.MakeFsInMemory()
+	mem := filesys.MakeFsInMemory()
 	for _, name := range in.Paths() {
-		if err := fs.WriteFile("/"+name, in[name]); err != nil {
+		if err := mem.WriteFile("/"+name, in[name]); err != nil {
 			return nil, fmt.Errorf("stage %s: %w", name, err)
 		}
-	}
-	if err := refuseRemoteBases(fs, in); err != nil {
-		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	fs := &offlineFS{FileSystem: mem}
 	opts := krusty.MakeDefaultOptions()
 	// As the kustomize CLI: the kustomization's sortOptions decide, legacy
 	// (kind) order otherwise. The library's default keeps input order.
 	opts.Reorder = krusty.ReorderOptionUnspecified
-	resources, err := krusty.MakeKustomizer(opts).Run(fs, "/"+dir)
+	// path.Join, not "/"+dir: the in-memory filesystem knows "/" but not "/.".
+	resources, err := krusty.MakeKustomizer(opts).Run(fs, path.Join("/", dir))
+	// A refusal wins over kustomize's own error: kustomize sees a refused
+	// kustomization as a missing one, which would hide the reason.
+	if refused := fs.refusal(); refused != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", dir, refused)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}
@@ -62,34 +65,56 @@ func (k *Kustomize) Render(ctx context.Context, in filetree.Tree) (filetree.Tree
 	return filetree.Tree{KustomizeOutput: out}, nil
 }
 
-// refuseRemoteBases fails when a kustomization names a resource, base,
-// component or CRD file that is not in the tree: kustomize would fetch it
-// over the network, and a render must not reach the network.
-func refuseRemoteBases(fs filesys.FileSystem, in filetree.Tree) error {
-	names := map[string]bool{}
-	for _, n := range konfig.RecognizedKustomizationFileNames() {
-		names[n] = true
+// offlineFS is the filesystem kustomize builds on. kustomize's loader (not
+// replaceable through krusty) fetches any path that parses as an http(s) URL
+// with its own HTTP client, and clones anything that parses as a git
+// repository URL with the git program, whichever field names it. Every such
+// string reaches the loader from a file the build reads through this
+// filesystem: a kustomization, or a builtin plugin's configuration. So each
+// of those is checked here, when kustomize reads it and only then: a file that
+// names a remote location is refused before kustomize sees its content, and
+// the build fails with the refusal. Files the build never reads are never
+// looked at.
+type offlineFS struct {
+	filesys.FileSystem
+	mu      sync.Mutex
+	refused error
+}
+
+func (f *offlineFS) ReadFile(name string) ([]byte, error) {
+	data, err := f.FileSystem.ReadFile(name)
+	if err != nil {
+		return nil, err
 	}
-	for _, name := range in.Paths() {
-		if !names[path.Base(name)] {
-			continue
-		}
-		var kust types.Kustomization
-		if err := yaml.Unmarshal(in[name], &kust); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		dir := path.Dir("/" + name)
-		for _, list := range [][]string{kust.Resources, kust.Bases, kust.Components, kust.Crds} {
-			for _, ref := range list {
-				if fs.Exists(path.Join(dir, ref)) {
-					continue
-				}
-				if strings.Contains(ref, "://") || strings.HasPrefix(ref, "git@") || strings.Contains(ref, "?ref=") || strings.HasPrefix(ref, "github.com/") {
-					return fmt.Errorf("%s: remote resource %q: remote bases are disabled, vendor it into the repository", name, ref)
-				}
-				return fmt.Errorf("%s: resource %q not found in the tree", name, ref)
-			}
+	if err := f.check(name, data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+func (f *offlineFS) Open(name string) (filesys.File, error) {
+	if data, err := f.FileSystem.ReadFile(name); err == nil {
+		if err := f.check(name, data); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return f.FileSystem.Open(name)
+}
+
+func (f *offlineFS) check(name string, data []byte) error {
+	err := remoteReference(f.FileSystem, strings.TrimPrefix(name, "/"), data)
+	if err != nil {
+		f.mu.Lock()
+		if f.refused == nil {
+			f.refused = err
+		}
+		f.mu.Unlock()
+	}
+	return err
+}
+
+func (f *offlineFS) refusal() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused
 }
