@@ -45,6 +45,9 @@ func (h *Helm) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, err
 	if err := action.CheckDependencies(chrt, chrt.Metadata.Dependencies); err != nil {
 		return nil, fmt.Errorf("chart %s: %w (vendor dependencies under charts/: remote repositories are never fetched)", h.Step.Chart, err)
 	}
+	if err := checkSchemaRefs(chrt); err != nil {
+		return nil, fmt.Errorf("helm template %s: %w", h.Step.Chart, err)
+	}
 	vals, err := h.values(in)
 	if err != nil {
 		return nil, err
