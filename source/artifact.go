@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/configsync/configsync/internal/filetree"
 )
 
@@ -27,7 +29,9 @@ const DefaultMaxCacheBytes int64 = 128 << 20
 type Artifact struct {
 	// Commit is the full commit SHA.
 	Commit string
-	// Ref is what was asked for: a branch, a tag, or the pinned revision.
+	// Ref is the full name of the ref the commit came from
+	// (refs/heads/main, refs/tags/v1.0.0, refs/pull/1/head), or empty when
+	// the commit was named by its SHA.
 	Ref string
 
 	files   fs.FS  // the commit's snapshot
@@ -40,8 +44,19 @@ type Artifact struct {
 // sources. Reads go through an os.Root, with the same limits as a commit's.
 func DirArtifact(dir, ref string) *Artifact { return &Artifact{dir: dir, Ref: ref} }
 
-// Revision formats the artifact as <ref>@sha1:<commit>, the form Flux users know.
-func (a *Artifact) Revision() string { return a.Ref + "@sha1:" + a.Commit }
+// Revision names the artifact for people: <short ref>@<commit>, the
+// commit alone when it was named by its SHA, the ref alone for a folder.
+func (a *Artifact) Revision() string {
+	ref := plumbing.ReferenceName(a.Ref).Short()
+	switch {
+	case a.Commit == "":
+		return ref
+	case ref == "":
+		return a.Commit
+	default:
+		return ref + "@" + a.Commit
+	}
+}
 
 // Release lets the cache evict the artifact. Safe to call more than once.
 func (a *Artifact) Release() {

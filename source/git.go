@@ -67,6 +67,7 @@ type GitFetcher struct {
 	MaxBytes int64
 
 	group    singleflight.Group
+	branches branchChecks
 	listings refListings
 	cache    artifactCache
 	kept     keptClones
@@ -112,8 +113,13 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err
 	if err != nil {
 		return nil, err
 	}
+	if target.onBranch != "" {
+		if target.commit, err = f.onBranch(ctx, key, c, target, req.Revision); err != nil {
+			return nil, err
+		}
+	}
 	if target.commit != "" {
-		if art := f.cache.acquire(artifactID(key, target.commit), target.commit, target.name); art != nil {
+		if art := f.cache.acquire(artifactID(key, target.commit), target.commit, target.name()); art != nil {
 			ArtifactLookups.WithLabelValues(host, "hit").Inc()
 			return art, nil
 		}
@@ -141,7 +147,7 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err
 	if err != nil {
 		return nil, err
 	}
-	art = f.cache.acquire(artifactID(key, sha.(string)), sha.(string), target.name)
+	art = f.cache.acquire(artifactID(key, sha.(string)), sha.(string), target.name())
 	if art == nil {
 		return nil, fmt.Errorf("artifact of %s left the cache before use", sha)
 	}
@@ -266,6 +272,9 @@ func shallow(t target) bool { return t.ref != "" && t.ref != plumbing.HEAD }
 // so no .git folder ever reaches a renderer. A branch or tag is fetched
 // shallow; a bare SHA needs the history to find it.
 func clone(ctx context.Context, c conn, t target, storage *limitedStorage) (*git.Repository, error) {
+	if shallow(t) && !t.ref.IsBranch() && !t.ref.IsTag() {
+		return fetchRef(ctx, c, t, storage)
+	}
 	opts := &git.CloneOptions{URL: c.url, Auth: c.auth, CABundle: c.caBundle, NoCheckout: true, Tags: git.NoTags}
 	if shallow(t) {
 		opts.ReferenceName = t.ref
@@ -273,6 +282,28 @@ func clone(ctx context.Context, c conn, t target, storage *limitedStorage) (*git
 		opts.Depth = 1
 	}
 	repo, err := git.CloneContext(ctx, storage, nil, opts)
+	if err != nil {
+		return nil, classify(c, err)
+	}
+	return repo, nil
+}
+
+// fetchRef fetches a ref that is neither a branch nor a tag (a pull
+// request's refs/pull/1/head, say) shallow into an empty repository: go-git's
+// clone knows only branches and tags.
+func fetchRef(ctx context.Context, c conn, t target, storage *limitedStorage) (*git.Repository, error) {
+	repo, err := git.Init(storage, nil)
+	if err != nil {
+		return nil, fmt.Errorf("init a clone of %s: %w", RedactURL(c.url), err)
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{c.url}}); err != nil {
+		return nil, fmt.Errorf("init a clone of %s: %w", RedactURL(c.url), err)
+	}
+	spec := config.RefSpec(fmt.Sprintf("+%s:%s", t.ref, trackingRef(t.ref)))
+	err = repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin", RefSpecs: []config.RefSpec{spec},
+		Auth: c.auth, CABundle: c.caBundle, Tags: git.NoTags, Depth: 1,
+	})
 	if err != nil {
 		return nil, classify(c, err)
 	}
@@ -321,12 +352,25 @@ func isSSHAuthError(err error) bool {
 	return strings.Contains(msg, "ssh: handshake failed") || strings.Contains(msg, "unable to authenticate")
 }
 
-// target is what a Request resolved to against the remote's refs. commit is
-// empty when only a clone can tell (a short SHA).
+// target is what a Request resolved to against the remote's refs: a ref
+// (full name) and its commit, or a commit alone (a SHA). commit is empty
+// when only a clone can tell (a short SHA). onBranch, when set, is the
+// branch the commit must be on (spec sets both branch and revision).
 type target struct {
-	name   string
-	ref    plumbing.ReferenceName
-	commit string
+	ref      plumbing.ReferenceName
+	commit   string
+	onBranch plumbing.ReferenceName
+	// branchHead is onBranch's commit in the listing.
+	branchHead string
+}
+
+// name is how the artifact says where its commit came from: the full ref
+// name, or empty for a commit named by its SHA.
+func (t target) name() string {
+	if t.ref == "" {
+		return ""
+	}
+	return t.ref.String()
 }
 
 func resolve(refs []*plumbing.Reference, req Request) (target, error) {
@@ -353,17 +397,17 @@ func resolve(refs []*plumbing.Reference, req Request) (target, error) {
 	}
 
 	if rev := req.Revision; rev != "" {
-		tag := plumbing.NewTagReferenceName(rev)
-		if sha, ok := hashOf(tag); ok {
-			return target{name: rev, ref: tag, commit: sha}, nil
+		t, err := resolveRevision(rev, hashOf)
+		if err != nil || req.Branch == "" {
+			return t, err
 		}
-		if !isHex(rev) || len(rev) < 7 || len(rev) > 40 {
-			return target{}, fail(ReasonRevisionNotFound, "revision %q is neither a tag of the remote nor a commit SHA", rev)
+		t.onBranch = plumbing.NewBranchReferenceName(req.Branch)
+		head, ok := hashOf(t.onBranch)
+		if !ok {
+			return target{}, fail(ReasonRevisionNotFound, "branch %q not found on the remote", req.Branch)
 		}
-		if len(rev) == 40 {
-			return target{name: shortSHA(rev), commit: rev}, nil
-		}
-		return target{name: rev}, nil
+		t.branchHead = head
+		return t, nil
 	}
 
 	if req.Branch != "" {
@@ -372,7 +416,7 @@ func resolve(refs []*plumbing.Reference, req Request) (target, error) {
 		if !ok {
 			return target{}, fail(ReasonRevisionNotFound, "branch %q not found on the remote", req.Branch)
 		}
-		return target{name: req.Branch, ref: ref, commit: sha}, nil
+		return target{ref: ref, commit: sha}, nil
 	}
 
 	head, ok := byName[plumbing.HEAD]
@@ -380,16 +424,14 @@ func resolve(refs []*plumbing.Reference, req Request) (target, error) {
 		return target{}, fail(ReasonRevisionNotFound, "the remote advertises no HEAD; set spec.source.git.branch")
 	}
 	sha, _ := hashOf(plumbing.HEAD)
-	name := "HEAD"
 	ref := plumbing.HEAD
 	if head.Type() == plumbing.SymbolicReference {
 		ref = head.Target()
-		name = ref.Short()
 	} else {
 		// Without the symref capability, find the branch that HEAD points at.
 		for _, r := range refs {
 			if r.Name().IsBranch() && r.Hash() == head.Hash() {
-				ref, name = r.Name(), r.Name().Short()
+				ref = r.Name()
 				break
 			}
 		}
@@ -397,7 +439,41 @@ func resolve(refs []*plumbing.Reference, req Request) (target, error) {
 	if sha == "" {
 		return target{}, fail(ReasonRevisionNotFound, "the remote's HEAD points at nothing; set spec.source.git.branch")
 	}
-	return target{name: name, ref: ref, commit: sha}, nil
+	return target{ref: ref, commit: sha}, nil
+}
+
+// resolveRevision resolves rev as git rev-parse does against a remote's
+// refs: a full 40-hex SHA is a commit; any other name is looked up as
+// written (refs/pull/1/head, HEAD), then under refs/, refs/tags/ and
+// refs/heads/, so a tag wins over a branch of the same name, and a ref over
+// a short SHA that looks like its name; a short SHA (7 to 39 hex digits)
+// is left for the clone to find.
+func resolveRevision(rev string, hashOf func(plumbing.ReferenceName) (string, bool)) (target, error) {
+	if len(rev) == 40 && isHex(rev) {
+		return target{commit: rev}, nil
+	}
+	for _, name := range refCandidates(rev) {
+		if sha, ok := hashOf(name); ok {
+			return target{ref: name, commit: sha}, nil
+		}
+	}
+	if isHex(rev) && len(rev) >= 7 && len(rev) < 40 {
+		return target{}, nil
+	}
+	return target{}, fail(ReasonRevisionNotFound, "revision %q is neither a commit SHA nor a tag, branch or ref of the remote", rev)
+}
+
+// refCandidates are the full ref names git tries for a short name, in
+// git's order (gitrevisions(7)).
+func refCandidates(rev string) []plumbing.ReferenceName {
+	var names []plumbing.ReferenceName
+	if strings.HasPrefix(rev, "refs/") || rev == "HEAD" {
+		names = append(names, plumbing.ReferenceName(rev))
+	}
+	return append(names,
+		plumbing.ReferenceName("refs/"+rev),
+		plumbing.NewTagReferenceName(rev),
+		plumbing.NewBranchReferenceName(rev))
 }
 
 func isHex(s string) bool {
@@ -407,11 +483,4 @@ func isHex(s string) bool {
 		}
 	}
 	return true
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

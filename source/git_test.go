@@ -11,7 +11,10 @@ import (
 	"github.com/configsync/configsync/source"
 )
 
-func TestGitFetcherResolvesRefsOverSmartHTTP(t *testing.T) {
+// A revision resolves as git rev-parse resolves it against the remote: a
+// full or short SHA, a tag, a branch, any full ref name; a tag wins over a
+// branch of the same name. The artifact says the full ref it came from.
+func TestGitFetcherResolvesRevisionsAsGitDoes(t *testing.T) {
 	srv := testgit.Start(t)
 	repo := srv.NewRepo(t, "org/app.git")
 	first := repo.Commit(t, map[string]string{"app.yaml": "v: 1\n"}, "first")
@@ -19,19 +22,31 @@ func TestGitFetcherResolvesRefsOverSmartHTTP(t *testing.T) {
 	second := repo.Commit(t, map[string]string{"app.yaml": "v: 2\n"}, "second")
 	repo.Branch(t, "staging")
 	third := repo.Commit(t, map[string]string{"app.yaml": "v: 3\n"}, "third")
+	repo.Tag(t, "both") // a tag and a branch of one name: the tag wins
+	repo.Branch(t, "main")
+	repo.Branch(t, "both")
+	pull := repo.Commit(t, map[string]string{"app.yaml": "v: pull\n"}, "pull request")
+	repo.Ref(t, "refs/pull/1/head")
 
 	tests := []struct {
-		name     string
-		req      source.Request
-		commit   string
-		revision string
-		content  string
+		name    string
+		req     source.Request
+		commit  string
+		ref     string
+		content string
 	}{
-		{"remote HEAD", source.Request{}, second, "main@sha1:" + second, "v: 2\n"},
-		{"branch", source.Request{Branch: "staging"}, third, "staging@sha1:" + third, "v: 3\n"},
-		{"tag wins over branch", source.Request{Branch: "staging", Revision: "v1.0.0"}, first, "v1.0.0@sha1:" + first, "v: 1\n"},
-		{"full SHA", source.Request{Revision: first}, first, first[:12] + "@sha1:" + first, "v: 1\n"},
-		{"short SHA", source.Request{Revision: first[:8]}, first, first[:8] + "@sha1:" + first, "v: 1\n"},
+		{"remote HEAD", source.Request{}, second, "refs/heads/main", "v: 2\n"},
+		{"branch", source.Request{Branch: "staging"}, third, "refs/heads/staging", "v: 3\n"},
+		{"tag", source.Request{Revision: "v1.0.0"}, first, "refs/tags/v1.0.0", "v: 1\n"},
+		{"branch name as revision", source.Request{Revision: "staging"}, third, "refs/heads/staging", "v: 3\n"},
+		{"main as revision", source.Request{Revision: "main"}, second, "refs/heads/main", "v: 2\n"},
+		{"full branch ref", source.Request{Revision: "refs/heads/staging"}, third, "refs/heads/staging", "v: 3\n"},
+		{"pull request ref", source.Request{Revision: "refs/pull/1/head"}, pull, "refs/pull/1/head", "v: pull\n"},
+		{"ambiguous: the tag wins", source.Request{Revision: "both"}, third, "refs/tags/both", "v: 3\n"},
+		{"full SHA", source.Request{Revision: first}, first, "", "v: 1\n"},
+		{"short SHA", source.Request{Revision: first[:8]}, first, "", "v: 1\n"},
+		{"tag on the branch", source.Request{Branch: "staging", Revision: "v1.0.0"}, first, "refs/tags/v1.0.0", "v: 1\n"},
+		{"SHA on the branch", source.Request{Branch: "staging", Revision: second[:10]}, second, "", "v: 2\n"},
 	}
 	fetcher := &source.GitFetcher{}
 	for _, tt := range tests {
@@ -42,8 +57,9 @@ func TestGitFetcherResolvesRefsOverSmartHTTP(t *testing.T) {
 			if err != nil {
 				t.Fatalf("fetch: %v", err)
 			}
-			if art.Commit != tt.commit || art.Revision() != tt.revision {
-				t.Errorf("got %s (%s), want %s (%s)", art.Commit, art.Revision(), tt.commit, tt.revision)
+			defer art.Release()
+			if art.Commit != tt.commit || art.Ref != tt.ref {
+				t.Errorf("got %s from %q, want %s from %q", art.Commit, art.Ref, tt.commit, tt.ref)
 			}
 			if got := fileOf(t, art, "app.yaml"); got != tt.content {
 				t.Errorf("app.yaml = %q; want %q", got, tt.content)
@@ -56,6 +72,28 @@ func TestGitFetcherResolvesRefsOverSmartHTTP(t *testing.T) {
 				if strings.HasPrefix(p, ".git/") {
 					t.Errorf("artifact holds %s", p)
 				}
+			}
+		})
+	}
+
+	refused := []struct {
+		name string
+		req  source.Request
+		want string
+	}{
+		{"unknown name", source.Request{Revision: "no-such-thing"}, "neither a commit SHA nor a tag, branch or ref"},
+		{"unknown ref", source.Request{Revision: "refs/pull/2/head"}, "neither a commit SHA nor a tag, branch or ref"},
+		{"a commit not on the branch", source.Request{Branch: "main", Revision: third}, `is not on branch "main"`},
+		{"a tag not on the branch", source.Request{Branch: "main", Revision: "both"}, `is not on branch "main"`},
+		{"the branch is missing", source.Request{Branch: "nope", Revision: first}, `branch "nope" not found`},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			req := tt.req
+			req.URL = repo.URL
+			_, err := fetcher.Fetch(context.Background(), req)
+			if got := source.ReasonOf(err); got != source.ReasonRevisionNotFound || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %q (%v), want RevisionNotFound saying %q", got, err, tt.want)
 			}
 		})
 	}

@@ -267,6 +267,21 @@ func (r *Repo) Tag(t T, name string) {
 	r.push(t)
 }
 
+// Ref points the full ref name (e.g. refs/pull/1/head, as hosts publish
+// pull requests) at the current commit on the server.
+func (r *Repo) Ref(t T, name string) {
+	t.Helper()
+	head, err := r.work.Head()
+	if err != nil {
+		t.Fatalf("head: %v", err)
+	}
+	spec := config.RefSpec("+" + head.Name().String() + ":" + name)
+	err = r.work.Push(&git.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}})
+	if err != nil && err != git.NoErrAlreadyUpToDate {
+		t.Fatalf("push %s: %v", name, err)
+	}
+}
+
 func (r *Repo) push(t T) {
 	t.Helper()
 	err := r.work.Push(&git.PushOptions{
