@@ -346,7 +346,25 @@ type HelmStep struct {
 	// +kubebuilder:validation:Schemaless
 	// +kubebuilder:validation:Type=object
 	Values *apiextensionsv1.JSON `json:"values,omitempty"`
+
+	// Hooks says what becomes of the chart's hooks. Apply (the default):
+	// install and upgrade hooks are applied as ordinary objects, pre-*
+	// hooks before the rest and post-* hooks after it, in hook-weight
+	// order, and deleted as their hook-delete-policy says; test, delete
+	// and rollback hooks are never applied. Skip: no hook is rendered, as
+	// `helm template --no-hooks`.
+	// +optional
+	Hooks HelmHooks `json:"hooks,omitempty"`
 }
+
+// HelmHooks is a helm step's hook policy.
+// +kubebuilder:validation:Enum=Apply;Skip
+type HelmHooks string
+
+const (
+	HelmHooksApply HelmHooks = "Apply"
+	HelmHooksSkip  HelmHooks = "Skip"
+)
 
 // TargetType is the kind of object a target is.
 // +kubebuilder:validation:Enum=ConfigMap;Secret;Deployment;StatefulSet;DaemonSet;Object
