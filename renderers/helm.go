@@ -21,10 +21,12 @@ const HelmOutput = "helm.yaml"
 // DefaultReleaseName is the release name when the step sets none, as `helm template` uses.
 const DefaultReleaseName = "release-name"
 
-// Helm renders a chart of the tree with the Helm SDK, as
-// `helm template --include-crds --no-hooks` does: client-only, no hooks
-// rendered or run, no repository or registry contacted. Dependencies must be
-// vendored under the chart's charts/ folder.
+// Helm renders a chart of the tree with the Helm SDK, as `helm template
+// --include-crds --skip-tests` does: client-only, no repository or registry
+// contacted. Dependencies must be vendored under the chart's charts/ folder.
+// Install and upgrade hooks follow the manifest, annotated with the phase
+// they are applied in (see appendHooks); test, delete and rollback hooks are
+// left out. With hooks: Skip, no hook is rendered (`--no-hooks`).
 type Helm struct {
 	Step configsv1.HelmStep
 	// Namespace is the release namespace when the step sets none.
@@ -83,7 +85,11 @@ func (h *Helm) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, err
 	if err != nil {
 		return nil, fmt.Errorf("helm template %s: %w", h.Step.Chart, err)
 	}
-	return filetree.Tree{HelmOutput: []byte(strings.TrimSpace(rel.Manifest) + "\n")}, nil
+	manifest, err := appendHooks(strings.TrimSpace(rel.Manifest), rel.Hooks, h.Step.Hooks)
+	if err != nil {
+		return nil, fmt.Errorf("helm template %s: %w", h.Step.Chart, err)
+	}
+	return filetree.Tree{HelmOutput: []byte(manifest + "\n")}, nil
 }
 
 // load reads the chart folder from the tree, subcharts under charts/ included.
