@@ -37,7 +37,9 @@ import (
 	_ "k8s.io/client-go/plugin/pkg/client/auth/oidc"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testgit"
+	"github.com/configsync/configsync/source"
 )
 
 // attacker is a loopback TLS listener standing in for a server a tenant
@@ -277,16 +279,11 @@ func TestInlineKubeconfigAppliesAsItsOwnIdentity(t *testing.T) {
 	} {
 		g.Expect(k8s.Create(ctx, o)).To(Succeed())
 	}
-	expiry := int64(3600)
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "remote-deployer"}}
-	g.Expect(k8s.SubResource("token").Create(ctx, sa, tr)).To(Succeed())
-	g.Expect(tr.Status.Token).NotTo(BeEmpty())
-	registerSecret(tr.Status.Token)
+	token := serviceAccountToken(t, a, "remote-deployer")
 
 	cluster := &clientcmdapi.Cluster{Server: restConfig.Host, CertificateAuthorityData: restConfig.CAData}
 	for name, data := range map[string][]byte{
-		"remote-deployer": writeKubeconfig(t, cluster, &clientcmdapi.AuthInfo{Token: tr.Status.Token}),
+		"remote-deployer": writeKubeconfig(t, cluster, &clientcmdapi.AuthInfo{Token: token}),
 		"anonymous":       writeKubeconfig(t, cluster, nil),
 	} {
 		g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: name}, Data: map[string][]byte{"value": data}})).To(Succeed())
@@ -335,5 +332,82 @@ func TestInlineKubeconfigAppliesAsItsOwnIdentity(t *testing.T) {
 		err := k8s.Get(ctx, key, &corev1.ConfigMap{})
 		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%s must not be applied", key)
 	}
-	assertNoLeak(g, a, "own", tr.Status.Token)
+	assertNoLeak(g, a, "own", token)
+}
+
+// serviceAccountToken is a token of ServiceAccount sa of ns (TokenRequest),
+// registered for the no-leak test.
+func serviceAccountToken(t *testing.T, ns, sa string) string {
+	t.Helper()
+	expiry := int64(3600)
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}
+	obj := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}}
+	if err := k8s.SubResource("token").Create(context.Background(), obj, tr); err != nil || tr.Status.Token == "" {
+		t.Fatalf("token of %s/%s: %v", ns, sa, err)
+	}
+	registerSecret(tr.Status.Token)
+	return tr.Status.Token
+}
+
+// Given an operator shard whose admin set --kubeconfig-allow-exec and
+// --kubeconfig-insecure-tls, and a ServiceAccount that may write ConfigMaps
+// in its namespace: a kubeconfig whose exec plugin prints that
+// ServiceAccount's token, with insecure-skip-tls-verify, applies its
+// ConfigMap; a kubeconfig naming a file of the operator's (the same token in
+// a tokenFile) is still refused: no flag allows file references.
+func TestAdminAllowsExecAndInsecureKubeconfigs(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	grantConfigMaps(t, ns, "plugin-deployer")
+	token := serviceAccountToken(t, ns, "plugin-deployer")
+
+	mgr := newShardManager(t, restConfig, "unsafe-kubeconfigs")
+	r := controllers.New(mgr, &source.GitFetcher{})
+	r.SetKubeconfigPolicy(controllers.KubeconfigPolicy{AllowExec: true, InsecureTLS: true})
+	g.Expect(r.SetupWithManager(mgr, controllers.Options{Workers: 2, SkipNameValidation: true})).To(Succeed())
+	mctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shard manager: %v", err)
+		}
+	})
+
+	execCred := `{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"` + token + `"}}`
+	for name, data := range map[string][]byte{
+		"exec-insecure": writeKubeconfig(t, &clientcmdapi.Cluster{Server: restConfig.Host, InsecureSkipTLSVerify: true},
+			&clientcmdapi.AuthInfo{Exec: &clientcmdapi.ExecConfig{APIVersion: "client.authentication.k8s.io/v1", Command: "/bin/sh",
+				Args: []string{"-c", "echo '" + execCred + "'"}, InteractiveMode: clientcmdapi.NeverExecInteractiveMode}}),
+		"token-file": writeKubeconfig(t, &clientcmdapi.Cluster{Server: restConfig.Host, CertificateAuthorityData: restConfig.CAData},
+			&clientcmdapi.AuthInfo{TokenFile: writeFile(t, "token", []byte(token))}),
+	} {
+		g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string][]byte{"value": data}})).To(Succeed())
+	}
+	server := testgit.Start(t)
+	plugin := server.NewRepo(t, "plugin.git")
+	plugin.Commit(t, map[string]string{"cm.yaml": configMap("plugin-config", "blue")}, "plugin")
+	file := server.NewRepo(t, "file.git")
+	file.Commit(t, map[string]string{"cm.yaml": configMap("file-config", "blue")}, "file")
+	for name, url := range map[string]string{"exec-insecure": plugin.URL, "token-file": file.URL} {
+		cs := newConfigSync(ns, name, url, "")
+		cs.Spec.KubeConfigSecretRef = &configsv1.SecretKeyReference{Name: name}
+		g.Expect(k8s.Create(ctx, inShard(cs, "unsafe-kubeconfigs"))).To(Succeed())
+	}
+
+	g.Eventually(func(g Gomega) {
+		g.Expect(condition(getConfigSync(g, ns, "exec-insecure"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(configMapData(g, ns, "plugin-config")).To(HaveKeyWithValue("color", "blue"))
+	}, timeout).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		ready := condition(getConfigSync(g, ns, "token-file"), configsv1.ConditionReady)
+		g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied))
+		g.Expect(ready.Message).To(ContainSubstring("tokenFile is not allowed"))
+	}, timeout).Should(Succeed())
+	err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "file-config"}, &corev1.ConfigMap{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
+	assertNoLeak(g, ns, "exec-insecure", token)
+	assertNoLeak(g, ns, "token-file", token)
 }
