@@ -163,7 +163,7 @@ func syncedEvent(cs *configsv1.ConfigSync, objs int) *eventsv1.Event {
 		Action:              "Sync",
 		Reason:              "Synced",
 		Regarding:           corev1.ObjectReference{APIVersion: configsv1.GroupVersion.String(), Kind: "ConfigSync", Namespace: cs.Namespace, Name: cs.Name, UID: cs.UID},
-		Note:                fmt.Sprintf("applied revision main@sha1:%040d: %d object(s) (%d created, 0 configured, 0 unchanged)", 0, objs, objs),
+		Note:                fmt.Sprintf("applied revision main@%040d: %d object(s) (%d created, 0 configured, 0 unchanged)", 0, objs, objs),
 		Type:                corev1.EventTypeNormal,
 	}
 }
@@ -172,10 +172,11 @@ func syncedEvent(cs *configsv1.ConfigSync, objs int) *eventsv1.Event {
 // of cms.
 func syncedStatus(cs *configsv1.ConfigSync, cms []*unstructured.Unstructured) {
 	now := metav1.Now()
-	rev := fmt.Sprintf("main@sha1:%040d", 0)
-	msg := fmt.Sprintf("applied revision %s: %d object(s)", rev, len(cms))
+	rev := fmt.Sprintf("%040d", 0)
+	msg := fmt.Sprintf("applied revision main@%s: %d object(s)", rev, len(cms))
 	cs.Status.ObservedGeneration = cs.Generation
 	cs.Status.SourceRevision = rev
+	cs.Status.SourceRef = "refs/heads/main"
 	cs.Status.SourcePath = cs.Spec.Source.Git.Path
 	cs.Status.LastSyncedTime = &now
 	for _, cm := range cms {

@@ -6,6 +6,12 @@ import (
 
 	. "github.com/onsi/gomega"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 )
@@ -37,6 +43,8 @@ func TestCRDRejectsInvalidSpecs(t *testing.T) {
 		{"path escaping the repository", func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.Path = "config/../../etc" }, "stay inside the repository"},
 		{"absolute path", func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.Path = "/etc" }, "stay inside the repository"},
 		{"repoURL without a scheme", func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.RepoURL = "example.com/repo.git" }, "spec.source.git.repoURL"},
+		{"both repoURL and repo", func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.Repo = "https://example.com/org/other.git" }, "set exactly one of repoURL and repo"},
+		{"neither repoURL nor repo", func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.RepoURL = "" }, "set exactly one of repoURL and repo"},
 		{"rollback to something that is no SHA", func(cs *configsv1.ConfigSync) {
 			cs.Spec.Rollback = &configsv1.Rollback{ToRevision: "not a sha"}
 		}, "spec.rollback.toRevision"},
@@ -70,7 +78,32 @@ func TestCRDDefaults(t *testing.T) {
 	for _, c := range crd.Spec.Versions[0].AdditionalPrinterColumns {
 		columns = append(columns, c.Name)
 	}
-	g.Expect(columns).To(Equal([]string{"Ready", "Revision", "Targets", "Age", "Status"}))
-	g.Expect(crd.Spec.Names.ShortNames).To(ConsistOf("cs"))
+	g.Expect(columns).To(Equal([]string{"Ready", "Ref", "Revision", "Targets", "Age", "Status"}))
+	g.Expect(crd.Spec.Names.ShortNames).To(ConsistOf("csync"))
 	g.Expect(crd.Spec.Versions[0].Subresources.Status).NotTo(BeNil())
+}
+
+// kubectl resolves a short name through the apiserver's discovery, as this
+// test does: csync names ConfigSyncs, and no built-in resource takes it
+// (cs is the core group's ComponentStatus, which wins over ours).
+func TestTheShortNameListsConfigSyncs(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	g.Expect(k8s.Create(context.Background(), newConfigSync(ns, "listed", "https://example.com/org/repo.git", ""))).To(Succeed())
+	dc, err := discovery.NewDiscoveryClientForConfig(restConfig)
+	g.Expect(err).NotTo(HaveOccurred())
+	cached := memory.NewMemCacheClient(dc)
+	mapper := restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(cached), cached, nil)
+	for name, want := range map[string]string{"csync": "configsyncs", "cs": "componentstatuses"} {
+		gvr, err := mapper.ResourceFor(schema.GroupVersionResource{Resource: name})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(gvr.Resource).To(Equal(want), "kubectl get %s", name)
+	}
+	gvr, _ := mapper.ResourceFor(schema.GroupVersionResource{Resource: "csync"})
+	dyn, err := dynamic.NewForConfig(restConfig)
+	g.Expect(err).NotTo(HaveOccurred())
+	list, err := dyn.Resource(gvr).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(list.Items).To(HaveLen(1))
+	g.Expect(list.Items[0].GetName()).To(Equal("listed"))
 }

@@ -57,7 +57,7 @@ func TestPruneDeletesOnlyWhatIsStillOurs(t *testing.T) {
 	requestReconcile(t, ns, "app")
 	g.Eventually(func(g Gomega) {
 		cs := getConfigSync(g, ns, "app")
-		g.Expect(cs.Status.SourceRevision).To(Equal("main@sha1:" + sha))
+		g.Expect(cs.Status.SourceRevision).To(Equal(sha))
 		g.Expect(cs.Status.Inventory).To(HaveLen(1))
 		configMapGone(g, ns, "removed")
 		configMapGone(g, ns, "unrelated")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 // matches every ConfigSync of the repository. A ConfigSync without a branch
 // follows the remote's HEAD, which any branch push may have moved, so it is
 // matched too: its reconcile costs one ref listing when nothing changed.
-// ConfigSyncs pinned to a revision or suspended are left alone.
+// ConfigSyncs pinned to a commit SHA or suspended are left alone.
 func (r *ConfigSyncReconciler) TriggerPush(ctx context.Context, repos map[string]bool, branches []string) (int, error) {
 	at := time.Now() // the push was announced: refs listed from now on show it
 	list := &configsv1.ConfigSyncList{}
@@ -30,10 +31,14 @@ func (r *ConfigSyncReconciler) TriggerPush(ctx context.Context, repos map[string
 	for i := range list.Items {
 		cs := &list.Items[i]
 		git := cs.Spec.Source.Git
-		if cs.Spec.Suspend || git.Revision != "" || !repos[source.NormalizeURL(git.RepoURL)] {
+		if cs.Spec.Suspend || !repos[source.NormalizeURL(git.URL())] {
 			continue
 		}
-		if git.Branch != "" && len(branches) > 0 && !slices.Contains(branches, git.Branch) {
+		branch, follows := followedBranch(git)
+		if !follows {
+			continue
+		}
+		if branch != "" && len(branches) > 0 && !slices.Contains(branches, branch) {
 			continue
 		}
 		if err := r.enqueue(ctx, cs, at); err != nil {
@@ -42,6 +47,27 @@ func (r *ConfigSyncReconciler) TriggerPush(ctx context.Context, repos map[string
 		n++
 	}
 	return n, nil
+}
+
+// followedBranch tells which branch a push must move for git's commit to
+// change: its branch, or a revision that may name one (`revision: main`).
+// A revision that is a commit SHA never moves; nor, in practice, does a
+// tag, but a name cannot be told from a branch without listing the refs, so
+// it is matched and costs one listing. An empty branch is the remote's HEAD.
+func followedBranch(git configsv1.GitSource) (string, bool) {
+	rev := git.Revision
+	switch {
+	case rev == "":
+		return git.Branch, true
+	case len(rev) == 40 && strings.Trim(rev, "0123456789abcdef") == "":
+		return "", false
+	case strings.HasPrefix(rev, "refs/heads/"):
+		return strings.TrimPrefix(rev, "refs/heads/"), true
+	case strings.HasPrefix(rev, "refs/"):
+		return "", false
+	default:
+		return rev, true
+	}
 }
 
 // enqueue puts cs on this replica's workqueue when this replica leads, at no

@@ -241,7 +241,7 @@ func (r *ConfigSyncReconciler) sync(ctx context.Context, run *syncRun) error {
 		if err != nil {
 			return err
 		}
-		if stage.name == "fetch" && run.cs.Status.SourceRevision != run.artifact.Revision() {
+		if stage.name == "fetch" && run.cs.Status.SourceRevision != run.artifact.Commit {
 			run.progress = true // a new revision is news
 		}
 		if stage.next != "" {
@@ -262,7 +262,7 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 	if err != nil {
 		return err
 	}
-	req := source.Request{URL: git.RepoURL, Branch: git.Branch, Revision: git.Revision, Auth: auth}
+	req := source.Request{URL: git.URL(), Branch: git.Branch, Revision: git.Revision, Auth: auth}
 	rollbackTo, err := rollbackTarget(run.cs)
 	if err != nil {
 		return err
@@ -293,7 +293,7 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 	req.BeforeDownload = func() {
 		// A clone can take long: say so now, not at the next boundary.
 		if run.progress {
-			if err := r.writeProgress(ctx, run, "downloading "+source.RedactURL(git.RepoURL)); err != nil {
+			if err := r.writeProgress(ctx, run, "downloading "+source.RedactURL(git.URL())); err != nil {
 				ctrl.LoggerFrom(ctx).V(1).Info("progress not recorded", "error", err.Error())
 			}
 		}
@@ -305,7 +305,7 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 	r.pushed.answered(key, pushed)
 	r.changed.answered(key, changed)
 	if run.pin == "" {
-		run.cs.Status.LastAttemptedRevision = art.Revision()
+		run.cs.Status.LastAttemptedRevision = art.Commit
 	}
 	if good := heldBack(run, art.Commit); good != "" {
 		// This commit failed and was rolled back; until something changes,
@@ -401,6 +401,8 @@ func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
 		// A missing Secret or ConfigMap may be created soon: retry with backoff.
 		return transientErr(configsv1.ReasonRenderFailed, err)
 	}
+	git := run.cs.Spec.Source.Git
+	inputs.Context = renderers.ContextOf(run.cs, source.RedactURL(git.URL()), run.artifact.Ref, run.artifact.Commit)
 	run.renderKey = renderKey(run.cs, run.artifact.Commit, inputs)
 	if objs := r.renders.get(client.ObjectKeyFromObject(run.cs), run.renderKey); objs != nil {
 		run.objs = objs // rendered from the same commit, spec and inputs before
@@ -582,7 +584,7 @@ func (r *ConfigSyncReconciler) forget(key client.ObjectKey) {
 // recordSuccess writes the status of a sync that applied every object.
 func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) {
 	cs := run.cs
-	rev := run.artifact.Revision()
+	rev := run.artifact.Commit
 	counts := map[apply.Action]int{}
 	for _, c := range run.changes {
 		counts[c.Action]++
@@ -591,6 +593,7 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 
 	cs.Status.ObservedGeneration = cs.Generation
 	cs.Status.SourceRevision = rev
+	cs.Status.SourceRef = run.artifact.Ref
 	cs.Status.SourcePath = cs.Spec.Source.Git.Path
 	cs.Status.Targets, cs.Status.AppliedTargets = keepApplied(cs.Status.Targets, run.changes)
 	cs.Status.Targets = capTargets(cs.Status.Targets)
@@ -605,7 +608,7 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 	// The condition says nothing that differs between two syncs of the same
 	// revision (such as how many objects this one changed), so that a
 	// resync that changes nothing writes no status; the Event has the counts.
-	msg := fmt.Sprintf("applied revision %s: %d object(s)", rev, len(run.changes))
+	msg := fmt.Sprintf("applied revision %s: %d object(s)", run.artifact.Revision(), len(run.changes))
 	if reason == configsv1.ReasonRolledBack {
 		msg = "rolled back (spec.rollback.toRevision holds it): " + msg
 	}

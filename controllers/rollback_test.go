@@ -69,7 +69,7 @@ func TestRollbackHoldsUntilRemoved(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(configMapData(g, ns, "app-config")).To(HaveKeyWithValue("color", "red"))
 		cs := getConfigSync(g, ns, "app")
-		g.Expect(cs.Status.SourceRevision).To(Equal("main@sha1:" + red))
+		g.Expect(cs.Status.SourceRevision).To(Equal(red))
 		g.Expect(cs.Status.RolledBackTo).To(BeEmpty())
 		g.Expect(condition(cs, configsv1.ConditionReady).Reason).To(Equal(configsv1.ReasonSucceeded))
 	}, timeout).Should(Succeed())

@@ -60,7 +60,7 @@ func TestPrivateRepositoryOverHTTPS(t *testing.T) {
 
 	g.Eventually(func(g Gomega) {
 		g.Expect(configMapData(g, ns, "private-config")).To(HaveKeyWithValue("color", "blue"))
-		g.Expect(getConfigSync(g, ns, "good").Status.SourceRevision).To(Equal("main@sha1:" + sha))
+		g.Expect(getConfigSync(g, ns, "good").Status.SourceRevision).To(Equal(sha))
 	}, timeout).Should(Succeed())
 
 	g.Eventually(func(g Gomega) {
@@ -121,7 +121,7 @@ func TestRepositoryOverSSHWithKnownHosts(t *testing.T) {
 
 	g.Eventually(func(g Gomega) {
 		g.Expect(configMapData(g, ns, "ssh-config")).To(HaveKeyWithValue("color", "blue"))
-		g.Expect(getConfigSync(g, ns, "ssh").Status.SourceRevision).To(Equal("main@sha1:" + sha))
+		g.Expect(getConfigSync(g, ns, "ssh").Status.SourceRevision).To(Equal(sha))
 	}, timeout).Should(Succeed())
 	g.Eventually(func(g Gomega) {
 		ready := condition(getConfigSync(g, ns, "mitm"), configsv1.ConditionReady)
@@ -147,7 +147,7 @@ func TestGitServerOutageIsRiddenOut(t *testing.T) {
 	proxy := testgit.NewProxy(t, srv.HTTPAddress())
 	g.Expect(k8s.Create(ctx, newConfigSync(ns, "app", proxy.URL(repo.URL), ""))).To(Succeed())
 	g.Eventually(func(g Gomega) {
-		g.Expect(getConfigSync(g, ns, "app").Status.SourceRevision).To(Equal("main@sha1:" + first))
+		g.Expect(getConfigSync(g, ns, "app").Status.SourceRevision).To(Equal(first))
 	}, timeout).Should(Succeed())
 
 	proxy.Down()
@@ -159,7 +159,7 @@ func TestGitServerOutageIsRiddenOut(t *testing.T) {
 		g.Expect(degraded.Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(degraded.Reason).To(Equal(configsv1.ReasonSourceUnreachable))
 		g.Expect(condition(cs, configsv1.ConditionReconciling).Status).To(Equal(metav1.ConditionTrue), "a transient failure keeps retrying")
-		g.Expect(cs.Status.SourceRevision).To(Equal("main@sha1:" + first))
+		g.Expect(cs.Status.SourceRevision).To(Equal(first))
 	}, timeout).Should(Succeed())
 	g.Expect(configMapData(g, ns, "outage-config")).To(HaveKeyWithValue("color", "blue"))
 
@@ -167,7 +167,7 @@ func TestGitServerOutageIsRiddenOut(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(configMapData(g, ns, "outage-config")).To(HaveKeyWithValue("color", "green"))
 		cs := getConfigSync(g, ns, "app")
-		g.Expect(cs.Status.SourceRevision).To(Equal("main@sha1:" + second))
+		g.Expect(cs.Status.SourceRevision).To(Equal(second))
 		g.Expect(condition(cs, configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout).Should(Succeed())
 }
@@ -193,7 +193,7 @@ func TestTwentyConfigSyncsOnOneRepositoryShareFetches(t *testing.T) {
 			g.Expect(k8s.List(ctx, list, client.InNamespace(ns))).To(Succeed())
 			g.Expect(list.Items).To(HaveLen(20))
 			for _, cs := range list.Items {
-				g.Expect(cs.Status.SourceRevision).To(Equal("main@sha1:"+sha), cs.Name)
+				g.Expect(cs.Status.SourceRevision).To(Equal(sha), cs.Name)
 			}
 		}
 	}

@@ -30,6 +30,10 @@ type goldenCase struct {
 	AgeKeyFile string `json:"ageKeyFile,omitempty"`
 	PGPKeyFile string `json:"pgpKeyFile,omitempty"`
 	WantError  string `json:"wantError,omitempty"`
+	// ConfigSync and Source, when set, give template steps their context
+	// (.ConfigSync, .Source, .Targets, .Target) as the reconciler does.
+	ConfigSync *configsv1.ConfigSync `json:"configSync,omitempty"`
+	Source     renderers.SourceInfo  `json:"source,omitempty"`
 }
 
 const goldenDir = "../testdata/renderers"
@@ -55,6 +59,9 @@ func loadCase(t testing.TB, name string) (goldenCase, renderers.Inputs, filetree
 			own.PGPKeys = [][]byte{readFile(t, filepath.Join(dir, c.PGPKeyFile))}
 		}
 		in.Steps[i] = own
+	}
+	if c.ConfigSync != nil {
+		in.Context = renderers.ContextOf(c.ConfigSync, c.Source.RepoURL, c.Source.Ref, c.Source.Commit)
 	}
 	tree, err := filetree.Load(os.DirFS(filepath.Join(dir, "input")), ".", filetree.DefaultLimits)
 	if err != nil {

@@ -30,6 +30,12 @@ type Inputs struct {
 	APIVersions []string
 	// Steps holds each step's own inputs, by the step's index.
 	Steps map[int]StepInputs
+	// AllowCloudKMS lets sops steps use cloud KMS and Vault keys with the
+	// operator's ambient credentials (see Sops.AllowCloudKMS).
+	AllowCloudKMS bool
+	// Context is what template steps see of the ConfigSync and its source;
+	// nil leaves it out.
+	Context *Context
 }
 
 // StepInputs are one step's inputs from outside the tree.
@@ -137,9 +143,9 @@ func New(i int, step configsv1.RenderStep, in Inputs) (Renderer, error) {
 	own := in.Steps[i]
 	switch {
 	case step.Sops != nil:
-		return &Sops{AgeIdentities: own.AgeIdentities, PGPKeys: own.PGPKeys}, nil
+		return &Sops{AgeIdentities: own.AgeIdentities, PGPKeys: own.PGPKeys, AllowCloudKMS: in.AllowCloudKMS}, nil
 	case step.Template != nil:
-		return &Template{Step: *step.Template, ValuesFrom: own.ValuesFrom}, nil
+		return &Template{Step: *step.Template, ValuesFrom: own.ValuesFrom, Context: in.Context}, nil
 	case step.Kustomize != nil:
 		return &Kustomize{Step: *step.Kustomize}, nil
 	case step.Jsonnet != nil:

@@ -33,6 +33,9 @@ const maxRange = 10000
 type Template struct {
 	Step       configsv1.TemplateStep
 	ValuesFrom []map[string]any
+	// Context, when set, is given to every file as .ConfigSync, .Source,
+	// .Targets and .Target beside the values.
+	Context *Context
 	// MaxOutputBytes bounds what one file may render to.
 	MaxOutputBytes int64
 }
@@ -120,6 +123,9 @@ func (t *Template) values(in filetree.Tree) (map[string]any, error) {
 		if values, err = mergeYAML(values, "spec values", t.Step.Values.Raw); err != nil {
 			return nil, err
 		}
+	}
+	if err := t.Context.addTo(values); err != nil {
+		return nil, err
 	}
 	return values, nil
 }

@@ -10,8 +10,9 @@ import (
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=cs,categories=all
+// +kubebuilder:resource:shortName=csync,categories=all
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Ref",type=string,JSONPath=`.status.sourceRef`
 // +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.sourceRevision`
 // +kubebuilder:printcolumn:name="Targets",type=integer,JSONPath=`.status.appliedTargets`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -143,13 +144,23 @@ const (
 // GitSource is a path in a Git repository at a branch, tag or commit.
 //
 // +kubebuilder:validation:XValidation:rule="self.authMethod == 'none' || has(self.authSecretRef)",message="authSecretRef is required when authMethod is https or ssh"
+// +kubebuilder:validation:XValidation:rule="has(self.repoURL) != has(self.repo)",message="set exactly one of repoURL and repo"
 type GitSource struct {
 	// RepoURL is the repository's URL: https://, http://, ssh:// or the
-	// scp-like git@host:org/repo.git.
+	// scp-like git@host:org/repo.git. Exactly one of repoURL and repo is set.
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:Pattern=`^(https?://|ssh://|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:)\S+$`
-	RepoURL string `json:"repoURL"`
+	RepoURL string `json:"repoURL,omitempty"`
+
+	// Repo is another name for repoURL, as the requirements' example spells
+	// it. Code reads the URL through URL(), never this field.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^(https?://|ssh://|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:)\S+$`
+	Repo string `json:"repo,omitempty"`
 
 	// Path is a file or folder inside the repository. It can never point
 	// outside the repository.
@@ -164,8 +175,11 @@ type GitSource struct {
 	// +kubebuilder:validation:MaxLength=255
 	Branch string `json:"branch,omitempty"`
 
-	// Revision pins the sync to a commit SHA (full or short) or a tag; it wins
-	// over Branch.
+	// Revision pins the sync to what git would take: a full or short commit
+	// SHA, a tag, a branch, or a full ref name (refs/pull/1/head). A name is
+	// resolved as git rev-parse does: a tag wins over a branch of the same
+	// name, and a ref over a short SHA that looks like its name. With Branch
+	// also set, the revision must be on that branch.
 	// +optional
 	// +kubebuilder:validation:MaxLength=255
 	Revision string `json:"revision,omitempty"`
@@ -432,11 +446,17 @@ type ConfigSyncStatus struct {
 	// +optional
 	LastSyncedTime *metav1.Time `json:"lastSyncedTime,omitempty"`
 
-	// SourceRevision is the revision last applied, as <ref>@sha1:<sha>.
+	// SourceRevision is the Git commit SHA (40 hex) last applied.
 	// +optional
 	SourceRevision string `json:"sourceRevision,omitempty"`
 
-	// LastAttemptedRevision is the revision of the last sync, failed or not.
+	// SourceRef is the full name of the ref SourceRevision came from
+	// (refs/heads/main, refs/tags/v1.0.0), empty when the commit was named
+	// by its SHA (a SHA in revision, a rollback).
+	// +optional
+	SourceRef string `json:"sourceRef,omitempty"`
+
+	// LastAttemptedRevision is the commit SHA of the last sync, failed or not.
 	// +optional
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
 
@@ -554,4 +574,13 @@ type HistoryEntry struct {
 	// Message explains a failure.
 	// +optional
 	Message string `json:"message,omitempty"`
+}
+
+// URL is the repository's URL, whichever of repoURL and repo spells it:
+// the one place the two names become one.
+func (g GitSource) URL() string {
+	if g.RepoURL != "" {
+		return g.RepoURL
+	}
+	return g.Repo
 }

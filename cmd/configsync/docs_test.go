@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -74,4 +75,54 @@ func filesExist(args []string) bool {
 		}
 	}
 	return true
+}
+
+// outline.md says where each part lives: every link and path it names
+// exists, and every function or type it names beside a Go file is declared
+// in that file, so the page cannot drift from the code unnoticed.
+func TestOutlineNamesOnlyWhatExists(t *testing.T) {
+	t.Chdir("../..")
+	data, err := os.ReadFile("outline.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	checked := 0
+	for _, m := range regexp.MustCompile(`\]\(([^)#]+)\)`).FindAllStringSubmatch(text, -1) {
+		checked++
+		if _, err := os.Stat(m[1]); err != nil {
+			t.Errorf("link %s: %v", m[1], err)
+		}
+	}
+	for _, m := range regexp.MustCompile("`([A-Za-z0-9_.-]+/[A-Za-z0-9_./-]*)`").FindAllStringSubmatch(text, -1) {
+		p := m[1]
+		if strings.HasPrefix(p, "kubectl") || strings.Contains(p, "example.io") {
+			continue
+		}
+		checked++
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("path %s: %v", p, err)
+		}
+	}
+	for _, m := range regexp.MustCompile("`([A-Za-z0-9_./-]+\\.go)` \\(([^)]*)\\)").FindAllStringSubmatch(text, -1) {
+		src, err := os.ReadFile(m[1])
+		if err != nil {
+			t.Errorf("%s: %v", m[1], err)
+			continue
+		}
+		for _, name := range regexp.MustCompile("`([A-Za-z][A-Za-z0-9_.]*)`").FindAllStringSubmatch(m[2], -1) {
+			ident := name[1][strings.LastIndex(name[1], ".")+1:]
+			if strings.HasPrefix(ident, "onFailure") || strings.HasPrefix(name[1], ".") {
+				continue // a field or a template name, not a declaration
+			}
+			checked++
+			decl := regexp.MustCompile(`(?m)^(func (\([^)]*\) )?` + ident + `\(|type ` + ident + ` )`)
+			if !decl.Match(src) {
+				t.Errorf("%s declares no %s", m[1], name[1])
+			}
+		}
+	}
+	if checked < 40 {
+		t.Fatalf("checked only %d names: the patterns no longer match outline.md", checked)
+	}
 }

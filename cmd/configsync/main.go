@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	git "github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
@@ -136,7 +137,7 @@ func (o *renderOptions) render() (*configsv1.ConfigSync, filetree.Tree, error) {
 	if cs.Namespace == "" {
 		cs.Namespace = "default"
 	}
-	art := source.DirArtifact(o.sourceDir, "local")
+	art := source.DirArtifact(o.sourceDir, "folder "+o.sourceDir)
 	tree, err := art.Load(cs.Spec.Source.Git.Path, filetree.DefaultLimits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the source: %w", err)
@@ -218,7 +219,27 @@ func (o *renderOptions) inputs(cs *configsv1.ConfigSync) (renderers.Inputs, erro
 		}
 		in.Steps[i] = own
 	}
+	ref, commit := checkoutHead(o.sourceDir)
+	in.Context = renderers.ContextOf(cs, source.RedactURL(cs.Spec.Source.Git.URL()), ref, commit)
 	return in, nil
+}
+
+// checkoutHead is the ref and commit a local source folder is checked out
+// at, as the operator's templates would see them; empty outside a Git
+// checkout.
+func checkoutHead(dir string) (ref, commit string) {
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		return "", ""
+	}
+	head, err := repo.Head()
+	if err != nil {
+		return "", ""
+	}
+	if head.Name().IsBranch() || head.Name().IsTag() {
+		ref = head.Name().String()
+	}
+	return ref, head.Hash().String()
 }
 
 func writeTree(dir string, tree filetree.Tree) error {

@@ -44,7 +44,7 @@ type Options struct {
 	// Example is the example folder: configsync.yaml, age.agekey, repo/.
 	Example string
 	// Kubeconfig is where an admin kubeconfig for the demo's control plane
-	// is written, so the user can `kubectl get cs` meanwhile.
+	// is written, so the user can `kubectl get csync` meanwhile.
 	Kubeconfig string
 	// Existing uses the cluster of $KUBECONFIG instead of starting one.
 	Existing bool
@@ -77,7 +77,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		return d.outcome, err
 	}
 	if o.Hold {
-		d.say("Everything keeps running: try `KUBECONFIG=%s kubectl get cs -A`. Ctrl-C stops and cleans up.", o.Kubeconfig)
+		d.say("Everything keeps running: try `KUBECONFIG=%s kubectl get csync -A`. Ctrl-C stops and cleans up.", o.Kubeconfig)
 		<-ctx.Done()
 	}
 	return d.outcome, nil
