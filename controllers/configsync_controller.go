@@ -182,6 +182,10 @@ type Options struct {
 	// NoCrossNamespaceRefs refuses targets and release namespaces outside
 	// the ConfigSync's namespace.
 	NoCrossNamespaceRefs bool
+	// SopsAllowCloudKMS lets sops steps decrypt with cloud KMS and Vault
+	// keys, through the operator's own ambient credentials (unsafe with
+	// tenants: see docs/security.md). Age and PGP keys always work.
+	SopsAllowCloudKMS bool
 	// SkipNameValidation lets a second manager in one process (a test's
 	// shard) register the controller again.
 	SkipNameValidation bool

@@ -23,7 +23,7 @@ const DefaultValuesKey = "values.yaml"
 // the cluster themselves. Secrets are read through the API reader, so the
 // manager never caches every Secret of the cluster.
 func (r *ConfigSyncReconciler) renderInputs(ctx context.Context, cs *configsv1.ConfigSync) (renderers.Inputs, error) {
-	in := renderers.Inputs{Namespace: cs.Namespace, Steps: map[int]renderers.StepInputs{}}
+	in := renderers.Inputs{Namespace: cs.Namespace, Steps: map[int]renderers.StepInputs{}, AllowCloudKMS: r.opts.SopsAllowCloudKMS}
 	for i, step := range cs.Spec.Render {
 		var own renderers.StepInputs
 		var err error

@@ -57,6 +57,7 @@ func main() {
 	flag.DurationVar(&c.controller.MaxRetryDelay, "max-retry-delay", 15*time.Minute, "longest delay of the exponential backoff after transient failures")
 	flag.StringVar(&c.controller.DefaultServiceAccount, "default-service-account", "", "ServiceAccount (of each ConfigSync's namespace) to impersonate when a ConfigSync names none")
 	flag.BoolVar(&c.controller.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse targets and Helm release namespaces outside the ConfigSync's namespace")
+	flag.BoolVar(&c.controller.SopsAllowCloudKMS, "sops-allow-cloud-kms", false, "UNSAFE with tenants: let sops steps decrypt with AWS/GCP/Azure KMS, Vault and HuaweiCloud keys, using the operator's own cloud credentials and network position (see docs/security.md); age and PGP keys always work")
 	flag.BoolVar(&c.kubeconfig.AllowExec, "kubeconfig-allow-exec", false, "UNSAFE with tenants: accept exec credential plugins and auth-provider plugins in the kubeconfigs of ConfigSyncs (spec.kubeConfigSecretRef); they run programs inside the operator with its environment and files (see docs/security.md)")
 	flag.BoolVar(&c.kubeconfig.InsecureTLS, "kubeconfig-insecure-tls", false, "UNSAFE: accept insecure-skip-tls-verify in the kubeconfigs of ConfigSyncs; their connections to other clusters are then open to interception (see docs/security.md)")
 	flag.IntVar(&fetcher.MaxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache (in memory); the least recently used beyond it are evicted")
