@@ -97,6 +97,10 @@ func (e *SetError) Transient() bool {
 }
 
 func isTransient(err error) bool {
+	var hookErr *HookError
+	if errors.As(err, &hookErr) {
+		return false // a hook ran and failed: running it again as is fails again
+	}
 	if meta.IsNoMatchError(err) {
 		return false // a kind the cluster does not serve: the source must change
 	}
@@ -131,6 +135,7 @@ type Manager struct {
 	Concurrency int
 
 	applied appliedMemory
+	hooks   hookMemory
 }
 
 // Options tune one Apply.
@@ -148,12 +153,16 @@ type Options struct {
 	// With them a resync lists the set's metadata to find the objects
 	// nobody touched since their last apply, and skips their dry-run.
 	SetLabels map[string]string
+	// HookTimeout bounds the wait for each weight of hooks (see runHooks);
+	// zero means DefaultHookTimeout.
+	HookTimeout time.Duration
 }
 
-// Apply applies a set of objects in two stages. First the cluster
-// definitions the rest may need (Namespaces, CRDs): dry-run, applied, CRDs
-// waited for until established. Then the rest: every object is dry-run and,
-// only when all pass, applied. A failed dry-run in a stage applies nothing of
+// Apply applies a set of objects in stages. First the cluster definitions
+// the rest may need (Namespaces, CRDs): dry-run, applied, CRDs waited for
+// until established. Then the pre hooks, weight by weight (see runHooks).
+// Then the rest: every object is dry-run and, only when all pass, applied.
+// Then the post hooks. A failed dry-run in a stage applies nothing of
 // that stage. Objects without a namespace get opts.DefaultNamespace when
 // their kind is namespaced, decided once the CRDs of the set are served. An
 // object whose apply would change nothing is not written (see appliedState).
@@ -161,7 +170,15 @@ type Options struct {
 // when objects failed.
 func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (ChangeSet, error) {
 	definitions, rest := split(objs)
+	preObjs, postObjs, rest := splitHooks(rest)
 	var changes ChangeSet
+	skip := func(objs ...[]*unstructured.Unstructured) {
+		for _, list := range objs {
+			for _, obj := range list {
+				changes = append(changes, Entry{Ref: RefOf(obj), Action: Skipped})
+			}
+		}
+	}
 	if len(definitions) > 0 {
 		staged, err := m.applyStage(ctx, definitions, opts)
 		changes = append(changes, staged...)
@@ -169,19 +186,55 @@ func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 			err = m.waitEstablished(ctx, definitions)
 		}
 		if err != nil {
-			for _, obj := range rest {
-				changes = append(changes, Entry{Ref: RefOf(obj), Action: Skipped})
-			}
+			skip(preObjs, rest, postObjs)
+			return changes, err
+		}
+	}
+	pre := m.prepareHooks(preObjs, opts.DefaultNamespace)
+	post := m.prepareHooks(postObjs, opts.DefaultNamespace)
+	if len(pre) > 0 {
+		staged, err := m.runHooks(ctx, pre, opts)
+		changes = append(changes, staged...)
+		if err == nil {
+			err = m.deleteDone(ctx, pre, func(h *hook) bool { return !h.post }, opts)
+		}
+		if err != nil {
+			skip(rest, postObjs)
 			return changes, err
 		}
 	}
 	m.defaultNamespaces(rest, opts.DefaultNamespace)
 	staged, err := m.applyStage(ctx, rest, opts)
-	return append(changes, staged...), err
+	changes = append(changes, staged...)
+	if err != nil {
+		skip(postObjs)
+		return changes, err
+	}
+	if len(post) > 0 {
+		staged, err := m.runHooks(ctx, post, opts)
+		changes = append(changes, staged...)
+		if err != nil {
+			return changes, err
+		}
+	}
+	if len(pre)+len(post) > 0 {
+		last := func(h *hook) bool { return h.post }
+		if err := m.deleteDone(ctx, append(pre, post...), last, opts); err != nil {
+			return changes, err
+		}
+	}
+	return changes, nil
 }
 
 // applyStage dry-runs every object and, only when all pass, applies them.
 func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (ChangeSet, error) {
+	return m.applyStageWith(ctx, objs, nil, opts)
+}
+
+// applyStageWith is applyStage where the objects recreateFirst marks are
+// deleted and created again (hooks whose configuration changed) instead of
+// dry-run and applied in place.
+func (m *Manager) applyStageWith(ctx context.Context, objs []*unstructured.Unstructured, recreateFirst []bool, opts Options) (ChangeSet, error) {
 	owner := m.FieldOwner
 	if opts.FieldOwner != "" {
 		owner = opts.FieldOwner
@@ -199,6 +252,12 @@ func (m *Manager) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 	m.each(ctx, len(objs), func(i int) {
 		obj := objs[i]
 		changes[i] = Entry{Ref: RefOf(obj), Action: Skipped}
+		if recreateFirst != nil && recreateFirst[i] {
+			// Its create cannot be dry-run while the old object exists.
+			untouched[i], recreate[i] = false, true
+			dryRun[i] = &metav1.PartialObjectMetadata{} // a create, as far as the result goes
+			return
+		}
 		if untouched[i] {
 			changes[i].Action = Unchanged // nothing to dry-run: it will not be written
 			return

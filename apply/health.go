@@ -73,6 +73,9 @@ func (m *Manager) unhealthy(ctx context.Context, refs []ObjectRef) (map[ObjectRe
 		live := &unstructured.Unstructured{}
 		live.SetGroupVersionKind(schema.FromAPIVersionAndKind(ref.APIVersion, ref.Kind))
 		err := m.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, live)
+		if apierrors.IsNotFound(err) && m.hooks.ranAny(ref) {
+			continue // a hook that ran and was deleted by its policy or a TTL
+		}
 		if apierrors.IsNotFound(err) {
 			out[ref] = "NotFound"
 			continue

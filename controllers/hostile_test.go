@@ -131,10 +131,10 @@ metadata: {name: {{ printf "cm-%04d-%s" $i (repeat 230 "x") }}}
 		// Helm
 		{fixture: "helm-remote-dependency", reason: configsv1.ReasonRenderFailed},
 		{fixture: "helm-schema-violation", reason: configsv1.ReasonRenderFailed},
-		{name: "helm hooks are neither rendered nor run", files: map[string]string{
+		{name: "helm test hooks are neither rendered nor run", files: map[string]string{
 			"chart/Chart.yaml":          "apiVersion: v2\nname: hooks\nversion: 0.1.0\n",
 			"chart/templates/cm.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chart-config}\ndata: {a: b}\n",
-			"chart/templates/hook.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hook-ran\n  annotations: {helm.sh/hook: pre-install}\ndata: {a: b}\n",
+			"chart/templates/hook.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hook-ran\n  annotations: {helm.sh/hook: test}\ndata: {a: b}\n",
 		}, spec: step(configsv1.RenderStep{Helm: &configsv1.HelmStep{Chart: "chart"}}), reason: configsv1.ReasonSucceeded, allowed: []string{"chart-config"}},
 		// SOPS
 		{fixture: "sops-wrong-key", reason: configsv1.ReasonRenderFailed, message: "render step 1 (sops)"},

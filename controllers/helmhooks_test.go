@@ -1,0 +1,177 @@
+package controllers_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/internal/testgit"
+	"github.com/configsync/configsync/source"
+)
+
+// rendererFixture reads the input folder of a testdata/renderers case into
+// path → content.
+func rendererFixture(t *testing.T, name string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	root := filepath.Join("..", "testdata", "renderers", name, "input")
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		files[filepath.ToSlash(rel)] = string(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// completeJob does what the Job controller (absent from the test control
+// plane) does when a Job's pod succeeded.
+func completeJob(t *testing.T, ns, name string) {
+	t.Helper()
+	job := &batchv1.Job{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, job); err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	job.Status.StartTime = &now
+	job.Status.CompletionTime = &now
+	job.Status.Succeeded = 1
+	job.Status.Conditions = []batchv1.JobCondition{
+		{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+		{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+	}
+	if err := k8s.Status().Update(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func exists(g Gomega, obj client.Object, ns, name string) bool {
+	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj)
+	if apierrors.IsNotFound(err) {
+		return false
+	}
+	g.Expect(err).NotTo(HaveOccurred())
+	return true
+}
+
+// Given a repository holding an ingress-nginx-shaped chart and a ConfigSync
+// that renders it with hooks applied (the default): the pre-install hooks
+// (ServiceAccount, Role, RoleBinding, the certificate Job) are applied
+// first, and nothing else is while the Job runs; once it completes, the
+// Deployment and the rest are applied, then the post-install Job; each hook
+// is deleted as its hook-succeeded policy says. The test Pod and the
+// pre-delete Job are never created. A resync that finds nothing changed
+// writes nothing, and runs no hook again.
+func TestHelmHooksRunInPhases(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "ingress.git")
+	repo.Commit(t, rendererFixture(t, "helm-hooks"), "ingress-nginx")
+
+	cs := newConfigSync(ns, "ingress", repo.URL, "")
+	cs.Spec.Prune = true
+	// The webhook must not refuse other tests' Ingresses: it selects none.
+	cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{Chart: "chart", ReleaseName: "ingress",
+		Values: &apiextensionsv1.JSON{Raw: []byte(`{"admissionWebhooks":{"failurePolicy":"Ignore","objectSelector":{"matchLabels":{"hooks-test":"` + ns + `"}}}}`)}}}}
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+
+	const (
+		name       = "ingress-ingress-nginx-admission"
+		createJob  = "ingress-ingress-nginx-admission-create"
+		patchJob   = "ingress-ingress-nginx-admission-patch"
+		deployment = "ingress-ingress-nginx-controller"
+	)
+	// The pre phase: its objects, stamped with their configuration.
+	g.Eventually(func(g Gomega) {
+		g.Expect(exists(g, &corev1.ServiceAccount{}, ns, name)).To(BeTrue())
+		g.Expect(exists(g, &rbacv1.Role{}, ns, name)).To(BeTrue())
+		g.Expect(exists(g, &rbacv1.RoleBinding{}, ns, name)).To(BeTrue())
+		job := &batchv1.Job{}
+		g.Expect(exists(g, job, ns, createJob)).To(BeTrue())
+		g.Expect(job.Annotations).To(HaveKeyWithValue(apply.AnnotationSyncPhase, "pre"))
+		g.Expect(job.Annotations).To(HaveKey(apply.AnnotationHookConfig))
+	}, timeout).Should(Succeed())
+	// While the certificate Job runs, nothing of the main set is applied.
+	g.Consistently(func(g Gomega) {
+		g.Expect(exists(g, &appsv1.Deployment{}, ns, deployment)).To(BeFalse())
+		g.Expect(exists(g, &corev1.Service{}, ns, "ingress-ingress-nginx-controller-admission")).To(BeFalse())
+		g.Expect(exists(g, &batchv1.Job{}, ns, patchJob)).To(BeFalse())
+	}, 3*time.Second, 200*time.Millisecond).Should(Succeed())
+
+	completedAt := time.Now().Truncate(time.Second)
+	completeJob(t, ns, createJob)
+	// The main set, then the post phase; the certificate Job goes once done.
+	g.Eventually(func(g Gomega) {
+		dep := &appsv1.Deployment{}
+		g.Expect(exists(g, dep, ns, deployment)).To(BeTrue())
+		g.Expect(dep.CreationTimestamp.Time).NotTo(BeTemporally("<", completedAt))
+		g.Expect(exists(g, &batchv1.Job{}, ns, patchJob)).To(BeTrue())
+		g.Expect(exists(g, &batchv1.Job{}, ns, createJob)).To(BeFalse())
+		// Kept through the post phase: the patch Job runs as that account.
+		g.Expect(exists(g, &corev1.ServiceAccount{}, ns, name)).To(BeTrue())
+	}, timeout).Should(Succeed())
+	completeJob(t, ns, patchJob)
+
+	g.Eventually(func(g Gomega) {
+		got := getConfigSync(g, ns, "ingress")
+		g.Expect(condition(got, configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(exists(g, &batchv1.Job{}, ns, patchJob)).To(BeFalse())
+		g.Expect(exists(g, &corev1.ServiceAccount{}, ns, name)).To(BeFalse())
+		g.Expect(exists(g, &rbacv1.Role{}, ns, name)).To(BeFalse())
+		g.Expect(exists(g, &rbacv1.RoleBinding{}, ns, name)).To(BeFalse())
+	}, timeout).Should(Succeed())
+	pods := &corev1.PodList{}
+	g.Expect(k8s.List(ctx, pods, client.InNamespace(ns))).To(Succeed())
+	g.Expect(pods.Items).To(BeEmpty(), "the test hook Pod is never applied")
+	g.Expect(exists(g, &batchv1.Job{}, ns, "ingress-ingress-nginx-cleanup")).To(BeFalse(), "nor the pre-delete Job")
+
+	// A resync of the same commit writes nothing: no hook runs again, no
+	// object and no status is written.
+	rv := getConfigSync(g, ns, "ingress").ResourceVersion
+	repos := map[string]bool{source.NormalizeURL(repo.URL): true}
+	writes := func(g Gomega) float64 {
+		total := 0.0
+		for _, r := range []string{"jobs", "deployments", "services", "serviceaccounts", "roles", "rolebindings", "validatingwebhookconfigurations", "pods", "configsyncs"} {
+			total += writeRequests(g, r)
+		}
+		return total
+	}
+	g.Eventually(func(g Gomega) {
+		before := writes(g)
+		for range 2 {
+			done := reconciles(g)
+			_, err := reconciler.TriggerPush(ctx, repos, nil)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Eventually(func() float64 { return reconciles(g) }, timeout).Should(BeNumerically(">", done))
+		}
+		// Other tests may write meanwhile: rounds repeat until one sees no
+		// other writer, which proves ours wrote nothing.
+		g.Expect(writes(g) - before).To(BeZero())
+	}, timeout).Should(Succeed())
+	g.Expect(getConfigSync(g, ns, "ingress").ResourceVersion).To(Equal(rv))
+	g.Expect(exists(g, &batchv1.Job{}, ns, createJob)).To(BeFalse())
+}
