@@ -175,3 +175,86 @@ func TestHelmHooksRunInPhases(t *testing.T) {
 	g.Expect(getConfigSync(g, ns, "ingress").ResourceVersion).To(Equal(rv))
 	g.Expect(exists(g, &batchv1.Job{}, ns, createJob)).To(BeFalse())
 }
+
+// failJob does what the Job controller does when a Job ran out of retries.
+func failJob(t *testing.T, ns, name string) {
+	t.Helper()
+	job := &batchv1.Job{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, job); err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	job.Status.StartTime = &now
+	job.Status.Failed = 1
+	job.Status.Conditions = []batchv1.JobCondition{
+		{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now, LastProbeTime: now},
+		{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "migration failed", LastTransitionTime: now, LastProbeTime: now},
+	}
+	if err := k8s.Status().Update(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// migrationChart is a chart whose pre-upgrade migration Job (no delete
+// policy: Helm's before-hook-creation) runs the given version.
+func migrationChart(version, color string) map[string]string {
+	return map[string]string{
+		"chart/Chart.yaml":        "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+		"chart/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {color: " + color + "}\n",
+		"chart/templates/migrate.yaml": "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations: {helm.sh/hook: \"pre-install,pre-upgrade\"}\n" +
+			"spec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: migrate, image: app, args: [migrate, " + version + "]}]\n",
+	}
+}
+
+// A changed hook Job (whose template cannot change) is deleted and created
+// again, and the rest waits for it; a hook that fails fails the sync with
+// nothing of the rest applied, and runs again at the next sync.
+func TestChangedOrFailedHookJobRunsAgain(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo := testgit.Start(t).NewRepo(t, "migrate.git")
+	repo.Commit(t, migrationChart("v1", "blue"), "v1")
+	cs := newConfigSync(ns, "app", repo.URL, "")
+	cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{Chart: "chart"}}}
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+
+	job := &batchv1.Job{}
+	g.Eventually(func(g Gomega) { g.Expect(exists(g, job, ns, "migrate")).To(BeTrue()) }, timeout).Should(Succeed())
+	completeJob(t, ns, "migrate")
+	g.Eventually(func(g Gomega) {
+		g.Expect(getConfigMap(g, ns, "app").Data["color"]).To(Equal("blue"))
+		g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+	}, timeout).Should(Succeed())
+	first := job.UID
+
+	// v2: the Job is recreated and the ConfigMap waits for it.
+	repo.Commit(t, migrationChart("v2", "green"), "v2")
+	requestReconcile(t, ns, "app")
+	g.Eventually(func(g Gomega) {
+		g.Expect(exists(g, job, ns, "migrate")).To(BeTrue())
+		g.Expect(job.UID).NotTo(Equal(first))
+		g.Expect(job.Spec.Template.Spec.Containers[0].Args).To(Equal([]string{"migrate", "v2"}))
+	}, timeout).Should(Succeed())
+	second := job.UID
+	failJob(t, ns, "migrate")
+	g.Eventually(func(g Gomega) {
+		ready := condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady)
+		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(ready.Reason).To(Equal(configsv1.ReasonApplyFailed))
+		g.Expect(ready.Message).To(ContainSubstring("hook failed"))
+	}, timeout).Should(Succeed())
+	g.Expect(getConfigMap(g, ns, "app").Data["color"]).To(Equal("blue"), "nothing after a failed hook is applied")
+
+	// The next sync runs it again.
+	requestReconcile(t, ns, "app")
+	g.Eventually(func(g Gomega) {
+		g.Expect(exists(g, job, ns, "migrate")).To(BeTrue())
+		g.Expect(job.UID).NotTo(Equal(second))
+	}, timeout).Should(Succeed())
+	completeJob(t, ns, "migrate")
+	g.Eventually(func(g Gomega) {
+		g.Expect(getConfigMap(g, ns, "app").Data["color"]).To(Equal("green"))
+		g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+	}, timeout).Should(Succeed())
+}
