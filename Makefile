@@ -82,7 +82,7 @@ build: ## Build the manager and the configsync CLI into bin/.
 
 .PHONY: run
 run: ## Install the CRD into the current kubeconfig's cluster and run the manager against it.
-	go run ./cmd/manager --install-crds --leader-elect=false --metrics-bind-address=:8080 --health-probe-bind-address=:8081 --zap-devel
+	go run ./cmd/manager --install-crds --leader-elect=false --zap-devel
 
 BENCH_N ?= 1000
 BENCH_FLAGS ?=

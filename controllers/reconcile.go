@@ -663,7 +663,12 @@ func (r *ConfigSyncReconciler) recordFailure(ctx context.Context, run *syncRun, 
 	if run.artifact != nil {
 		log = log.WithValues("revision", run.artifact.Revision())
 	}
-	log.Error(err, "sync failed", "reason", reason, "transient", transient)
+	if transient {
+		// Retried with backoff: worth a line, not an error with a trace.
+		log.Info("sync failed; retrying", "reason", reason, "error", msg)
+	} else {
+		log.Error(err, "sync failed; waiting for a change", "reason", reason)
+	}
 	r.Recorder.Eventf(cs, nil, corev1.EventTypeWarning, eventReason(reason), "Sync", "%s: %s", reason, msg)
 
 	if transient {

@@ -160,6 +160,10 @@ func TestGitServerOutageIsRiddenOut(t *testing.T) {
 		g.Expect(degraded.Reason).To(Equal(configsv1.ReasonSourceUnreachable))
 		g.Expect(condition(cs, configsv1.ConditionReconciling).Status).To(Equal(metav1.ConditionTrue), "a transient failure keeps retrying")
 		g.Expect(cs.Status.SourceRevision).To(Equal(first))
+		g.Expect(degraded.Message).NotTo(HavePrefix(configsv1.ReasonSourceUnreachable), "the reason is the condition's, not the message's")
+		// The Event's note names the precise reason once, not twice.
+		g.Expect(events(g, ns)).To(haveEvent(corev1.EventTypeWarning, configsv1.ReasonFetchFailed,
+			And(HavePrefix(configsv1.ReasonSourceUnreachable+": fetch "), Not(ContainSubstring(configsv1.ReasonSourceUnreachable+": "+configsv1.ReasonSourceUnreachable)))))
 	}, timeout).Should(Succeed())
 	g.Expect(configMapData(g, ns, "outage-config")).To(HaveKeyWithValue("color", "blue"))
 

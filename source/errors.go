@@ -24,7 +24,10 @@ type Error struct {
 	Err    error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Reason, e.Err) }
+// Error is the message alone: the reason is a field, which callers put
+// where reasons go (a condition's reason, an Event's), so a message never
+// says it twice.
+func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
 // Transient says whether retrying the same request may succeed without the

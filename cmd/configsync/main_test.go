@@ -70,3 +70,25 @@ func TestRenderPrintsWhatTheOperatorWouldApply(t *testing.T) {
 		t.Fatalf("without a key: %v, want a sops step error", err)
 	}
 }
+
+// A path the local source lacks is named with the folder it was looked
+// for in, not with an empty commit.
+func TestRenderOfAMissingPathNamesTheFolder(t *testing.T) {
+	dir := t.TempDir()
+	cs := filepath.Join(dir, "cs.yaml")
+	manifest := "apiVersion: configs.example.io/v1alpha1\nkind: ConfigSync\nmetadata: {name: app}\nspec:\n  source:\n    git: {repoURL: https://example.com/r.git, path: nope}\n"
+	if err := os.WriteFile(cs, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runCLI(t, "render", "-f", cs, "--source", src)
+	if err == nil {
+		t.Fatal("render of a missing path succeeded")
+	}
+	if msg := err.Error(); !strings.Contains(msg, `path "nope" not found at folder `+src) || strings.Contains(msg, "@") {
+		t.Fatalf("error %q, want it to name the folder %s and no commit", msg, src)
+	}
+}

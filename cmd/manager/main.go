@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"flag"
 	"fmt"
+	"go.uber.org/zap/zapcore"
 	"net/http"
 	"os"
 	"strings"
@@ -42,10 +43,10 @@ type config struct {
 func main() {
 	var c config
 	fetcher := &source.GitFetcher{}
-	flag.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
-	flag.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.StringVar(&c.metricsAddr, "metrics-bind-address", "127.0.0.1:8080", "address of the Prometheus metrics endpoint (loopback unless told: the Deployment sets :8080); 0 disables it")
+	flag.StringVar(&c.probeAddr, "health-probe-bind-address", "127.0.0.1:8081", "address of /healthz and /readyz (loopback unless told: the Deployment sets :8081)")
 	flag.StringVar(&c.pprofAddr, "pprof-bind-address", "", "address of the Go profiler's /debug/pprof endpoints (off when empty); for profiling, never expose it")
-	flag.StringVar(&c.webhookAddr, "webhook-bind-address", ":9292", "address of the push webhook receiver (POST /hooks/<provider>); 0 disables it")
+	flag.StringVar(&c.webhookAddr, "webhook-bind-address", "127.0.0.1:9292", "address of the push webhook receiver (POST /hooks/<provider>; loopback unless told: the Deployment sets :9292); 0 disables it")
 	flag.StringVar(&c.webhookSecret, "webhook-secret", "", "namespace/name of the Secret whose \"token\" key the webhook providers sign with (required for the receiver)")
 	flag.Int64Var(&c.webhookMaxBody, "webhook-max-body-bytes", receiver.DefaultMaxBodyBytes, "largest webhook body accepted")
 	flag.BoolVar(&c.leaderElect, "leader-elect", true, "elect a leader so that only one replica reconciles")
@@ -63,7 +64,10 @@ func main() {
 	flag.IntVar(&fetcher.MaxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache (in memory); the least recently used beyond it are evicted")
 	flag.Int64Var(&fetcher.MaxCacheBytes, "max-cache-bytes", source.DefaultMaxCacheBytes, "file contents the artifact cache keeps in memory; the least recently used commits beyond it are evicted (commits in use stay)")
 	flag.Int64Var(&fetcher.MaxBytes, "max-fetch-bytes", source.DefaultMaxBytes, "largest download (uncompressed objects) of one Git fetch")
-	zapOpts := zap.Options{Development: false}
+	// Stack traces only for panics: a failed sync is the user's input or the
+	// network, not a bug in the operator, and its message says all
+	// (--zap-stacktrace-level lowers it).
+	zapOpts := zap.Options{Development: false, StacktraceLevel: zapcore.DPanicLevel}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
