@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -191,4 +193,21 @@ func portOr(port, def int) int {
 		return def
 	}
 	return port
+}
+
+// refuseCleartext refuses to send credentials over plain http://: those of
+// authMethod https, and a user name or password in the URL itself, which
+// go-git sends as basic auth. Its message quotes nothing of them.
+func refuseCleartext(raw string, a *Auth) error {
+	u, err := url.Parse(raw)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") {
+		return nil
+	}
+	switch {
+	case a != nil && a.Method == MethodHTTPS:
+		return fmt.Errorf("authMethod https with the plain http:// URL %s would send the credentials unencrypted: use https://", RedactURL(raw))
+	case u.User != nil:
+		return fmt.Errorf("the plain http:// URL %s carries credentials, which would be sent unencrypted: use https:// and an authSecretRef", RedactURL(raw))
+	}
+	return nil
 }

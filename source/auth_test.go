@@ -6,8 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -27,6 +30,11 @@ func TestHTTPAuth(t *testing.T) {
 	withPassword := func(raw, user, pw string) string {
 		u, _ := url.Parse(raw)
 		u.User = url.UserPassword(user, pw)
+		return u.String()
+	}
+	withUser := func(raw, user string) string {
+		u, _ := url.Parse(raw)
+		u.User = url.User(user)
 		return u.String()
 	}
 	https := func(data map[string]string) *source.Auth {
@@ -52,10 +60,13 @@ func TestHTTPAuth(t *testing.T) {
 		{"wrong password", source.Request{URL: basicRepo.URL, Auth: https(map[string]string{"username": "alice", "password": "wrong-password-123"})}, "", []string{"wrong-password-123"}},
 		{"no credentials", source.Request{URL: basicRepo.URL}, "", nil},
 		{"wrong password in the URL", source.Request{URL: withPassword(basicRepo.URL, "alice", "url-pw-987654")}, "", []string{"url-pw-987654"}},
+		{"token as the URL's user name", source.Request{URL: withUser(basicRepo.URL, "ghp_tokenAsUserName0123")}, "", []string{"ghp_tokenAsUserName0123"}},
+		{"token as the URL's user name, x-oauth-basic", source.Request{URL: withPassword(basicRepo.URL, "ghp_tokenAsUserName0456", "x-oauth-basic")}, "", []string{"ghp_tokenAsUserName0456"}},
 		{"bearer token", source.Request{URL: bearerRepo.URL, Auth: https(map[string]string{"bearerToken": "tok-0123456789"})}, bearerSHA, nil},
 		{"wrong bearer token", source.Request{URL: bearerRepo.URL, Auth: https(map[string]string{"bearerToken": "tok-wrong-000000"})}, "", []string{"tok-wrong-000000"}},
 	}
-	fetcher := &source.GitFetcher{}
+	// The test servers speak plain HTTP on loopback.
+	fetcher := &source.GitFetcher{AllowPlainHTTPCredentials: true}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			art, err := fetcher.Fetch(context.Background(), tt.req)
@@ -198,7 +209,80 @@ func TestHostOfRepositoryURLs(t *testing.T) {
 			t.Errorf("Host(%q) = %q, want %q", raw, got, want)
 		}
 	}
-	if got := source.RedactURL("https://user:pw@git.example.com/r.git"); strings.Contains(got, "pw@") {
-		t.Errorf("RedactURL kept the password: %s", got)
+}
+
+func TestRedactURLHidesEveryHTTPCredential(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://user:pw@git.example.com/r.git":                   "https://xxxxx:xxxxx@git.example.com/r.git",
+		"https://ghp_0123456789abcdef@github.com/org/r.git":       "https://xxxxx@github.com/org/r.git",
+		"https://ghp_0123456789abcdef:x-oauth-basic@github.com/r": "https://xxxxx:xxxxx@github.com/r",
+		"http://glpat-secret-token@gitlab.example.com/r.git":      "http://xxxxx@gitlab.example.com/r.git",
+		"https://ghp_0123456789abcdef@github.com:notaport/r.git":  "https://xxxxx@github.com:notaport/r.git",
+		"https://git.example.com/r.git":                           "https://git.example.com/r.git",
+		"ssh://git@git.example.com:2222/org/r.git":                "ssh://git@git.example.com:2222/org/r.git",
+		"ssh://git:passphrase@git.example.com/org/r.git":          "ssh://git:xxxxx@git.example.com/org/r.git",
+		"git@github.com:org/r.git":                                "git@github.com:org/r.git",
+	} {
+		if got := source.RedactURL(raw); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// TestCredentialsNeverGoOverPlainHTTP: authMethod https, or credentials in
+// the URL, with an http:// URL fail with AuthenticationFailed before any
+// connection, unless the admin allows it.
+func TestCredentialsNeverGoOverPlainHTTP(t *testing.T) {
+	var requests atomic.Int64
+	listener := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.Error(w, "no", http.StatusUnauthorized)
+	}))
+	defer listener.Close()
+	repoURL := listener.URL + "/org/app.git"
+	tokenURL := strings.Replace(repoURL, "http://", "http://ghp_plainHTTPtoken42@", 1)
+	bearer, err := source.AuthFromSecret(source.MethodHTTPS, map[string][]byte{"bearerToken": []byte("plain-http-bearer-77")}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic, err := source.AuthFromSecret(source.MethodHTTPS, map[string][]byte{"username": []byte("u"), "password": []byte("plain-http-pw-88")}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, req := range map[string]source.Request{
+		"bearer token":          {URL: repoURL, Auth: bearer},
+		"basic auth":            {URL: repoURL, Auth: basic},
+		"token in the URL":      {URL: tokenURL},
+		"password in the URL":   {URL: strings.Replace(repoURL, "http://", "http://u:plain-http-pw-99@", 1)},
+		"https auth, URL token": {URL: tokenURL, Auth: basic},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := (&source.GitFetcher{}).Fetch(context.Background(), req)
+			if got := source.ReasonOf(err); got != source.ReasonAuthenticationFailed {
+				t.Fatalf("reason %q (%v), want AuthenticationFailed", got, err)
+			}
+			if !strings.Contains(err.Error(), "unencrypted") {
+				t.Errorf("the message does not say why: %v", err)
+			}
+			for _, secret := range []string{"ghp_plainHTTPtoken42", "plain-http-bearer-77", "plain-http-pw-88", "plain-http-pw-99"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Fatalf("the error shows a credential: %v", err)
+				}
+			}
+			if n := requests.Load(); n != 0 {
+				t.Fatalf("%d requests reached the server", n)
+			}
+		})
+	}
+	// Allowed by the admin, the credentials go out (and the server refuses them).
+	_, err = (&source.GitFetcher{AllowPlainHTTPCredentials: true}).Fetch(context.Background(), source.Request{URL: repoURL, Auth: bearer})
+	if got := source.ReasonOf(err); got != source.ReasonAuthenticationFailed || requests.Load() == 0 {
+		t.Fatalf("allowed: reason %q (%v), %d requests", got, err, requests.Load())
+	}
+	// Without credentials, plain HTTP is as before.
+	requests.Store(0)
+	_, _ = (&source.GitFetcher{}).Fetch(context.Background(), source.Request{URL: repoURL})
+	if requests.Load() == 0 {
+		t.Fatal("an anonymous http:// fetch was refused")
 	}
 }

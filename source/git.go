@@ -65,6 +65,13 @@ type GitFetcher struct {
 	MaxCacheBytes int64
 	// MaxBytes bounds the uncompressed objects of one download; zero means DefaultMaxBytes.
 	MaxBytes int64
+	// AllowPlainHTTPCredentials sends credentials (authMethod https, or a
+	// user name or password in the URL) over plain http://. Off, such a
+	// fetch fails with AuthenticationFailed before any connection: anyone
+	// on the path would read them. The manager's
+	// --git-allow-plain-http-credentials turns it on; tests serve Git over
+	// plain HTTP on loopback.
+	AllowPlainHTTPCredentials bool
 
 	group    singleflight.Group
 	branches branchChecks
@@ -95,6 +102,11 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	if !f.AllowPlainHTTPCredentials {
+		if err := refuseCleartext(req.URL, req.Auth); err != nil {
+			return nil, &Error{Reason: ReasonAuthenticationFailed, Err: err}
+		}
+	}
 	auth, err := req.Auth.transportAuth(req.URL)
 	if err != nil {
 		return nil, &Error{Reason: ReasonAuthenticationFailed, Err: redact(err, req.URL, req.Auth)}

@@ -63,6 +63,7 @@ func main() {
 	flag.BoolVar(&c.kubeconfig.InsecureTLS, "kubeconfig-insecure-tls", false, "UNSAFE: accept insecure-skip-tls-verify in the kubeconfigs of ConfigSyncs; their connections to other clusters are then open to interception (see docs/security.md)")
 	flag.IntVar(&fetcher.MaxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache (in memory); the least recently used beyond it are evicted")
 	flag.Int64Var(&fetcher.MaxCacheBytes, "max-cache-bytes", source.DefaultMaxCacheBytes, "file contents the artifact cache keeps in memory; the least recently used commits beyond it are evicted (commits in use stay)")
+	flag.BoolVar(&fetcher.AllowPlainHTTPCredentials, "git-allow-plain-http-credentials", false, "UNSAFE: send Git credentials (authMethod https, or a user name/password in repoURL) over plain http://, readable by anyone on the path; off, such a ConfigSync fails with AuthenticationFailed before connecting (see docs/security.md)")
 	flag.Int64Var(&fetcher.MaxBytes, "max-fetch-bytes", source.DefaultMaxBytes, "largest download (uncompressed objects) of one Git fetch")
 	// Stack traces only for panics: a failed sync is the user's input or the
 	// network, not a bug in the operator, and its message says all
