@@ -11,8 +11,10 @@ import (
 // SecretKey is the key of the receiver's Secret that holds the shared token.
 const SecretKey = "token"
 
-// SecretFromCluster reads the shared token from a Secret at each request, so
-// a rotated token takes effect at once. reader should not cache Secrets.
+// SecretFromCluster reads the shared token from a Secret. The Handler calls
+// it at most once per SecretTTL (30 s by default), so a rotated token takes
+// effect within that and unauthenticated requests cost no read each.
+// reader should not cache Secrets (no informer on every Secret).
 func SecretFromCluster(reader client.Reader, key client.ObjectKey) SecretFunc {
 	return func(ctx context.Context) ([]byte, error) {
 		s := &corev1.Secret{}
