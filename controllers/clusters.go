@@ -35,6 +35,9 @@ type clusters struct {
 
 	mu    sync.Mutex
 	cache map[string]*apply.Manager // key: identity + "|" + Secret version
+	// readers read what a ConfigSync's spec names as its ServiceAccount
+	// (see readInput); key: the user name impersonated.
+	readers map[string]client.Reader
 }
 
 // kubeconfigKeys are the Secret keys read, in order, when the reference names none.
@@ -43,10 +46,7 @@ var kubeconfigKeys = []string{"value", "kubeconfig"}
 // applierFor returns the apply.Manager for cs, or def when cs applies
 // locally as the manager itself.
 func (r *ConfigSyncReconciler) applierFor(ctx context.Context, cs *configsv1.ConfigSync) (*apply.Manager, error) {
-	sa := cs.Spec.ServiceAccountName
-	if sa == "" {
-		sa = r.opts.DefaultServiceAccount
-	}
+	sa := r.serviceAccountOf(cs)
 	ref := cs.Spec.KubeConfigSecretRef
 	if ref == nil && sa == "" {
 		return r.Applier, nil
@@ -59,7 +59,13 @@ func (r *ConfigSyncReconciler) applierFor(ctx context.Context, cs *configsv1.Con
 	if ref != nil {
 		secret = &corev1.Secret{}
 		key := client.ObjectKey{Namespace: cs.Namespace, Name: ref.Name}
-		if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		// Read as the ServiceAccount, when one is set, on this cluster
+		// (where the Secret is), whichever cluster it applies to.
+		if err := r.readInput(ctx, cs, "kubeConfigSecretRef", "Secret", key, secret); err != nil {
+			var se *stageError
+			if errors.As(err, &se) {
+				return nil, err
+			}
 			return nil, transientErr(configsv1.ReasonApplyFailed, fmt.Errorf("read kubeconfig Secret %s: %w", key, err))
 		}
 		identity, version = "kubeconfig:"+key.String(), string(secret.UID)+"/"+secret.ResourceVersion

@@ -179,9 +179,15 @@ type Options struct {
 	MinRetryDelay, MaxRetryDelay time.Duration
 	// DefaultServiceAccount is impersonated by ConfigSyncs that name none.
 	DefaultServiceAccount string
-	// NoCrossNamespaceRefs refuses targets and release namespaces outside
-	// the ConfigSync's namespace.
+	// NoCrossNamespaceRefs refuses targets, release namespaces and
+	// rendered objects outside the ConfigSync's namespace, and rendered
+	// cluster-scoped objects.
 	NoCrossNamespaceRefs bool
+	// AllowClusterScoped lets ConfigSyncs apply cluster-scoped kinds
+	// (ClusterRoleBinding, Namespace, CRD...) under NoCrossNamespaceRefs,
+	// which otherwise refuses them with any rendered object outside the
+	// ConfigSync's namespace.
+	AllowClusterScoped bool
 	// SopsAllowCloudKMS lets sops steps decrypt with cloud KMS and Vault
 	// keys, through the operator's own ambient credentials (unsafe with
 	// tenants: see docs/security.md). Age and PGP keys always work.

@@ -20,8 +20,9 @@ const DefaultValuesKey = "values.yaml"
 
 // renderInputs reads what the render steps need from the cluster: valuesFrom
 // ConfigMaps and Secrets, and sops decryption keys. Renderers never touch
-// the cluster themselves. Secrets are read through the API reader, so the
-// manager never caches every Secret of the cluster.
+// the cluster themselves. They are read as the ConfigSync's ServiceAccount
+// when it has one (readInput), straight from the apiserver, so the manager
+// never caches every Secret of the cluster.
 func (r *ConfigSyncReconciler) renderInputs(ctx context.Context, cs *configsv1.ConfigSync) (renderers.Inputs, error) {
 	in := renderers.Inputs{Namespace: cs.Namespace, Steps: map[int]renderers.StepInputs{}, AllowCloudKMS: r.opts.SopsAllowCloudKMS}
 	for i, step := range cs.Spec.Render {
@@ -29,9 +30,9 @@ func (r *ConfigSyncReconciler) renderInputs(ctx context.Context, cs *configsv1.C
 		var err error
 		switch {
 		case step.Template != nil:
-			own.ValuesFrom, err = r.valuesFrom(ctx, cs.Namespace, step.Template.ValuesFrom)
+			own.ValuesFrom, err = r.valuesFrom(ctx, cs, step.Template.ValuesFrom)
 		case step.Sops != nil:
-			own.AgeIdentities, own.PGPKeys, err = r.sopsKeys(ctx, cs.Namespace, step.Sops.DecryptionSecretRef.Name)
+			own.AgeIdentities, own.PGPKeys, err = r.sopsKeys(ctx, cs, step.Sops.DecryptionSecretRef.Name)
 		case step.Helm != nil && in.KubeVersion == "":
 			in.KubeVersion, in.APIVersions = r.capabilities.get()
 		}
@@ -43,14 +44,14 @@ func (r *ConfigSyncReconciler) renderInputs(ctx context.Context, cs *configsv1.C
 	return in, nil
 }
 
-func (r *ConfigSyncReconciler) valuesFrom(ctx context.Context, ns string, refs []configsv1.ValuesReference) ([]map[string]any, error) {
+func (r *ConfigSyncReconciler) valuesFrom(ctx context.Context, cs *configsv1.ConfigSync, refs []configsv1.ValuesReference) ([]map[string]any, error) {
 	var out []map[string]any
 	for _, ref := range refs {
 		key := ref.Key
 		if key == "" {
 			key = DefaultValuesKey
 		}
-		data, found, err := r.readKey(ctx, ref.Kind, client.ObjectKey{Namespace: ns, Name: ref.Name}, key)
+		data, found, err := r.readKey(ctx, cs, ref.Kind, client.ObjectKey{Namespace: cs.Namespace, Name: ref.Name}, key)
 		if err != nil {
 			return nil, err
 		}
@@ -70,20 +71,20 @@ func (r *ConfigSyncReconciler) valuesFrom(ctx context.Context, ns string, refs [
 	return out, nil
 }
 
-// readKey reads one key of a ConfigMap or Secret; found is false when the
-// object or the key does not exist.
-func (r *ConfigSyncReconciler) readKey(ctx context.Context, kind string, key client.ObjectKey, k string) ([]byte, bool, error) {
+// readKey reads one key of a ConfigMap or Secret, as cs's identity (see
+// readInput); found is false when the object or the key does not exist.
+func (r *ConfigSyncReconciler) readKey(ctx context.Context, cs *configsv1.ConfigSync, kind string, key client.ObjectKey, k string) ([]byte, bool, error) {
 	switch kind {
 	case "Secret":
 		s := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, key, s); err != nil {
+		if err := r.readInput(ctx, cs, "valuesFrom", "Secret", key, s); err != nil {
 			return nil, false, client.IgnoreNotFound(err)
 		}
 		v, ok := s.Data[k]
 		return v, ok, nil
 	default:
 		cm := &corev1.ConfigMap{}
-		if err := r.APIReader.Get(ctx, key, cm); err != nil {
+		if err := r.readInput(ctx, cs, "valuesFrom", "ConfigMap", key, cm); err != nil {
 			return nil, false, client.IgnoreNotFound(err)
 		}
 		if v, ok := cm.Data[k]; ok {
@@ -96,9 +97,9 @@ func (r *ConfigSyncReconciler) readKey(ctx context.Context, kind string, key cli
 
 // sopsKeys reads a decryption Secret: keys ending in .agekey hold age
 // identities, keys ending in .asc armored PGP private keys (Flux's convention).
-func (r *ConfigSyncReconciler) sopsKeys(ctx context.Context, ns, name string) ([]string, [][]byte, error) {
+func (r *ConfigSyncReconciler) sopsKeys(ctx context.Context, cs *configsv1.ConfigSync, name string) ([]string, [][]byte, error) {
 	s := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+	if err := r.readInput(ctx, cs, "decryptionSecretRef", "Secret", client.ObjectKey{Namespace: cs.Namespace, Name: name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil, fmt.Errorf("decryption Secret %s not found", name)
 		}

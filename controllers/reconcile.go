@@ -363,8 +363,9 @@ func rollbackTarget(cs *configsv1.ConfigSync) (string, error) {
 	return sha, nil
 }
 
-// gitAuth reads the credentials Secret. It reads through the API reader, not
-// the cache, so the manager never caches every Secret of the cluster.
+// gitAuth reads the credentials Secret, as the ConfigSync's ServiceAccount
+// when it has one (readInput), never through the cache, so the manager
+// never caches every Secret of the cluster.
 func (r *ConfigSyncReconciler) gitAuth(ctx context.Context, cs *configsv1.ConfigSync) (*source.Auth, error) {
 	git := cs.Spec.Source.Git
 	if git.AuthMethod == "" || git.AuthMethod == configsv1.AuthNone {
@@ -375,7 +376,11 @@ func (r *ConfigSyncReconciler) gitAuth(ctx context.Context, cs *configsv1.Config
 	}
 	secret := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: cs.Namespace, Name: git.AuthSecretRef.Name}
-	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+	if err := r.readInput(ctx, cs, "authSecretRef", "Secret", key, secret); err != nil {
+		var se *stageError
+		if errors.As(err, &se) {
+			return nil, err // AccessDenied
+		}
 		// A Secret created after the ConfigSync is picked up by the retry.
 		return nil, transientErr(configsv1.ReasonAuthenticationFailed, fmt.Errorf("read auth Secret %s: %w", key, err))
 	}
@@ -397,6 +402,10 @@ func sourceErr(err error) error {
 
 func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
 	inputs, err := r.renderInputs(ctx, run.cs)
+	var se *stageError
+	if errors.As(err, &se) {
+		return err // AccessDenied: the ConfigSync's identity may not read an input
+	}
 	if err != nil {
 		// A missing Secret or ConfigMap may be created soon: retry with backoff.
 		return transientErr(configsv1.ReasonRenderFailed, err)
@@ -462,6 +471,9 @@ func (r *ConfigSyncReconciler) apply(ctx context.Context, run *syncRun) error {
 		return err
 	}
 	run.applier = applier
+	if err := r.checkRenderedNamespaces(run.cs, applier, run.objs); err != nil {
+		return err
+	}
 	changes, err := applier.Apply(ctx, run.objs, apply.Options{
 		Force: run.cs.Spec.Force, DefaultNamespace: run.cs.Namespace, FieldOwner: FieldOwnerFor(run.cs.Namespace, run.cs.Name),
 		SetLabels: map[string]string{configsv1.LabelName: run.cs.Name, configsv1.LabelNamespace: run.cs.Namespace},
