@@ -1,15 +1,19 @@
 package renderers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"path"
 	"strings"
+	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/ignore"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/filetree"
@@ -92,7 +96,11 @@ func (h *Helm) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, err
 	return filetree.Tree{HelmOutput: []byte(manifest + "\n")}, nil
 }
 
-// load reads the chart folder from the tree, subcharts under charts/ included.
+// load reads the chart folder from the tree as `helm template <folder>`
+// reads it (loader.LoadDir): files the chart's .helmignore names are left
+// out, as are hidden files under templates/ (helm's default rule), and a
+// UTF-8 byte order mark is trimmed from each file. Subcharts under charts/
+// are loaded with the chart, by the chart's .helmignore only, as helm does.
 func (h *Helm) load(in filetree.Tree) (*chart.Chart, error) {
 	dir := path.Clean(h.Step.Chart)
 	if strings.HasPrefix(dir, "..") || path.IsAbs(dir) {
@@ -102,11 +110,25 @@ func (h *Helm) load(in filetree.Tree) (*chart.Chart, error) {
 	if dir == "." {
 		prefix = ""
 	}
+	rules := ignore.Empty()
+	if data, ok := in[prefix+ignore.HelmIgnore]; ok {
+		r, err := ignore.Parse(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("load chart %s: %s: %w", h.Step.Chart, ignore.HelmIgnore, err)
+		}
+		rules = r
+	}
+	rules.AddDefaults()
 	var files []*loader.BufferedFile
 	for _, name := range in.Paths() {
-		if strings.HasPrefix(name, prefix) {
-			files = append(files, &loader.BufferedFile{Name: strings.TrimPrefix(name, prefix), Data: in[name]})
+		if !strings.HasPrefix(name, prefix) {
+			continue
 		}
+		rel := strings.TrimPrefix(name, prefix)
+		if helmIgnored(rules, rel) {
+			continue
+		}
+		files = append(files, &loader.BufferedFile{Name: rel, Data: bytes.TrimPrefix(in[name], utf8BOM)})
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("chart %q not found in the tree", h.Step.Chart)
@@ -117,6 +139,40 @@ func (h *Helm) load(in filetree.Tree) (*chart.Chart, error) {
 	}
 	return chrt, nil
 }
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// helmIgnored tells whether helm's directory loader leaves out the file at
+// rel (a slash path inside the chart): when a rule matches one of its
+// folders, from the top (the loader skips the folder's whole content), or
+// the file itself.
+func helmIgnored(rules *ignore.Rules, rel string) bool {
+	for i := 0; i < len(rel); i++ {
+		if rel[i] == '/' && rules.Ignore(rel[:i], ignoreInfo{name: path.Base(rel[:i]), dir: true}) {
+			return true
+		}
+	}
+	return rules.Ignore(rel, ignoreInfo{name: path.Base(rel)})
+}
+
+// ignoreInfo is the fs.FileInfo .helmignore rules are matched with: they
+// read only whether it is a folder.
+type ignoreInfo struct {
+	name string
+	dir  bool
+}
+
+func (i ignoreInfo) Name() string { return i.name }
+func (i ignoreInfo) Size() int64  { return 0 }
+func (i ignoreInfo) Mode() fs.FileMode {
+	if i.dir {
+		return fs.ModeDir
+	}
+	return 0
+}
+func (i ignoreInfo) ModTime() time.Time { return time.Time{} }
+func (i ignoreInfo) IsDir() bool        { return i.dir }
+func (i ignoreInfo) Sys() any           { return nil }
 
 // values merges the valuesFiles in order, then the step's values, as
 // `helm template -f a.yaml -f b.yaml --set ...` would.
