@@ -26,7 +26,8 @@ func newDiffCommand(kube *kubeOptions) *cobra.Command {
 		Short: "Show what syncing a local checkout would change in a cluster",
 		Long: `diff renders a local checkout as render does, server-side dry-runs every
 object against the cluster as the operator would apply it, and prints a
-unified diff per object that would change (Secret values masked), then the
+unified diff per object that would change (Secret values and kubectl's
+last-applied-configuration masked, managedFields left out), then the
 objects the ConfigSync would prune. Exit status: 0 nothing differs, 1 something
 differs, 2 an error (including an object the cluster refuses).`,
 		Args: cobra.NoArgs,
@@ -111,6 +112,7 @@ func diffObject(ctx context.Context, c client.Client, obj *unstructured.Unstruct
 		return false, fmt.Errorf("dry-run: %w", err)
 	}
 	before, after := comparable(live), comparable(merged)
+	maskAnnotations(before, after)
 	if obj.GetKind() == "Secret" && obj.GroupVersionKind().Group == "" {
 		maskSecrets(before, after)
 	}
@@ -153,6 +155,34 @@ func comparable(obj *unstructured.Unstructured) map[string]any {
 		}
 	}
 	return m
+}
+
+// maskedAnnotations are annotations that copy an object whole: kubectl
+// apply's last-applied-configuration holds a Secret's data in clear, so
+// the diff masks it on every kind, saying only whether it changed.
+var maskedAnnotations = []string{"kubectl.kubernetes.io/last-applied-configuration"}
+
+func maskAnnotations(before, after map[string]any) {
+	annotations := func(m map[string]any) map[string]any {
+		meta, _ := m["metadata"].(map[string]any)
+		a, _ := meta["annotations"].(map[string]any)
+		return a
+	}
+	b, a := annotations(before), annotations(after)
+	for _, k := range maskedAnnotations {
+		bv, inB := b[k]
+		av, inA := a[k]
+		switch {
+		case inB && inA && fmt.Sprint(bv) == fmt.Sprint(av):
+			b[k], a[k] = "***", "***"
+		case inB && inA:
+			b[k], a[k] = "*** (before)", "*** (after)"
+		case inB:
+			b[k] = "***"
+		case inA:
+			a[k] = "***"
+		}
+	}
 }
 
 // maskSecrets replaces every Secret value with a mask that tells whether it
