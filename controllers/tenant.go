@@ -113,9 +113,15 @@ func (r *ConfigSyncReconciler) checkRenderedNamespaces(cs *configsv1.ConfigSync,
 	if !r.opts.NoCrossNamespaceRefs || len(objs) == 0 {
 		return nil
 	}
-	mapper := applier.Client.RESTMapper()
+	return holdToNamespace(cs.Namespace, r.opts.AllowClusterScoped, applier.Client.RESTMapper(), objs)
+}
+
+// holdToNamespace is checkRenderedNamespaces for namespace ns, with the
+// cluster's REST mapping.
+func holdToNamespace(ns string, allowClusterScoped bool, mapper meta.RESTMapper, objs []*unstructured.Unstructured) error {
 	crdScopes := definedScopes(objs)
 	var refused, unknown []string
+	clusterScoped := false
 	for _, obj := range objs {
 		gvk := obj.GroupVersionKind()
 		name := obj.GetName()
@@ -124,17 +130,18 @@ func (r *ConfigSyncReconciler) checkRenderedNamespaces(cs *configsv1.ConfigSync,
 		case !known:
 			unknown = append(unknown, fmt.Sprintf("%s %s (apiVersion %s)", gvk.Kind, name, gvk.GroupVersion()))
 		case !namespaced:
-			if !r.opts.AllowClusterScoped {
+			if !allowClusterScoped {
 				refused = append(refused, fmt.Sprintf("%s %s is cluster-scoped", gvk.Kind, name))
+				clusterScoped = true
 			}
-		case obj.GetNamespace() != "" && obj.GetNamespace() != cs.Namespace:
+		case obj.GetNamespace() != "" && obj.GetNamespace() != ns:
 			refused = append(refused, fmt.Sprintf("%s %s is in namespace %s", gvk.Kind, name, obj.GetNamespace()))
 		}
 	}
 	if len(refused) > 0 {
 		msg := fmt.Sprintf("the source renders objects outside namespace %s, refused on this operator (--no-cross-namespace-refs): %s",
-			cs.Namespace, nameSome(refused))
-		if !r.opts.AllowClusterScoped && strings.Contains(msg, "cluster-scoped") {
+			ns, nameSome(refused))
+		if clusterScoped {
 			msg += "; the cluster admin allows cluster-scoped kinds with --allow-cluster-scoped"
 		}
 		return configErr(configsv1.ReasonAccessDenied, fmt.Errorf("%s", msg))
@@ -142,8 +149,8 @@ func (r *ConfigSyncReconciler) checkRenderedNamespaces(cs *configsv1.ConfigSync,
 	if len(unknown) > 0 {
 		// Its CRD may be on its way: retry with backoff.
 		return transientErr(configsv1.ReasonAccessDenied, fmt.Errorf(
-			"the cluster serves no kind of %s, so whether it stays in namespace %s cannot be checked (--no-cross-namespace-refs)",
-			nameSome(unknown), cs.Namespace))
+			"the cluster serves no such kind, so whether it stays in namespace %s cannot be checked (--no-cross-namespace-refs): %s",
+			ns, nameSome(unknown)))
 	}
 	return nil
 }
