@@ -124,5 +124,6 @@ func redact(err error, rawURL string, auth *Auth) error {
 	for _, s := range auth.secrets() {
 		msg = strings.ReplaceAll(msg, s, redacted)
 	}
-	return &redactedError{msg: msg, err: err}
+	// Scrubbed first, cut after: a cut never leaves part of a secret.
+	return &redactedError{msg: truncateMessage(msg, maxMessageBytes), err: err}
 }

@@ -83,6 +83,9 @@ func (s *snapshot) add(name string, mode filemode.FileMode, data []byte) error {
 	if !fs.ValidPath(name) || name == "." {
 		return fmt.Errorf("%s: path leaves the repository", name)
 	}
+	if len(s.nodes) >= maxSnapshotEntries {
+		return fail(ReasonSourceTooLarge, "the commit has more than %d files and folders", maxSnapshotEntries)
+	}
 	n := &node{mode: 0o644, data: data}
 	switch mode {
 	case filemode.Symlink:
