@@ -246,6 +246,8 @@ func TestKubeconfigEscapesAreRefused(t *testing.T) {
 			err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "escaped-config"}, &corev1.ConfigMap{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nothing is applied")
 			msg := condition(cs, configsv1.ConditionReady).Message
+			recordEscape(t, "kubeconfig "+e.name, configsv1.ReasonAccessDenied+": "+quote(e.field+" is not allowed"),
+				condition(cs, configsv1.ConditionReady).Reason, evil.conns.Load()+evil.requests.Load(), 0)
 			g.Expect(msg).NotTo(ContainSubstring(strings.TrimPrefix(evil.srv.URL, "https://")), "the message quotes nothing of the Secret")
 			for _, s := range e.secrets {
 				assertNoLeak(g, ns, "escape", s)
