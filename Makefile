@@ -51,7 +51,10 @@ envtest-path: ## Print the folder holding kube-apiserver and etcd (builds them o
 
 .PHONY: test
 test: verify vet ## Run every test against a real kube-apiserver, etcd, Git servers and the reference CLIs, then each fuzz target briefly.
-	assets="$$(hack/control-plane.sh)" && tools="$$(hack/reference-tools.sh)" && \
+	@# The control plane and the reference CLIs build side by side: on a cold
+	@# machine one downloads modules while the other compiles.
+	out="$$(mktemp)" && { hack/control-plane.sh >"$$out" & } && cp=$$! && \
+	  tools="$$(hack/reference-tools.sh)" && wait $$cp && assets="$$(cat "$$out")" && rm -f "$$out" && \
 	  KUBEBUILDER_ASSETS="$$assets" CONFIGSYNC_REFERENCE_TOOLS="$$tools" go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
 
