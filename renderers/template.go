@@ -26,6 +26,14 @@ const ValuesFile = "values.yaml"
 // template cannot allocate the operator's memory away.
 const maxRange = 10000
 
+// Bounds of sprig's string builders, for the same reason: repeat's result,
+// the random strings' and bytes' lengths, indent's padding.
+const (
+	maxRepeatBytes = 16 << 20
+	maxRandom      = 64 << 10
+	maxIndent      = 1024
+)
+
 // Template renders every text file of the tree as a Go text/template with
 // sprig functions. Values merge, lowest first: values.yaml, then
 // values-<environment>.yaml, then valuesFrom in order, then spec values; maps
@@ -187,6 +195,38 @@ func funcMap() template.FuncMap {
 		}
 		return seq(params...), nil
 	}
+	repeat := fm["repeat"].(func(int, string) string)
+	fm["repeat"] = func(count int, str string) (string, error) {
+		if count < 0 || len(str) > 0 && count > maxRepeatBytes/len(str) {
+			return "", fmt.Errorf("repeat of %d times %d bytes exceeds the limit of %d bytes", count, len(str), maxRepeatBytes)
+		}
+		return repeat(count, str), nil
+	}
+	for _, name := range []string{"randAlphaNum", "randAlpha", "randNumeric", "randAscii"} {
+		random := fm[name].(func(int) string)
+		fm[name] = func(count int) (string, error) {
+			if err := checkCount(name, count, maxRandom); err != nil {
+				return "", err
+			}
+			return random(count), nil
+		}
+	}
+	randBytes := fm["randBytes"].(func(int) (string, error))
+	fm["randBytes"] = func(count int) (string, error) {
+		if err := checkCount("randBytes", count, maxRandom); err != nil {
+			return "", err
+		}
+		return randBytes(count)
+	}
+	for _, name := range []string{"indent", "nindent"} {
+		indent := fm[name].(func(int, string) string)
+		fm[name] = func(spaces int, v string) (string, error) {
+			if err := checkCount(name, spaces, maxIndent); err != nil {
+				return "", err
+			}
+			return indent(spaces, v), nil
+		}
+	}
 	fm["toYaml"] = func(v any) (string, error) {
 		out, err := yaml.Marshal(v)
 		return strings.TrimSuffix(string(out), "\n"), err
@@ -203,6 +243,14 @@ func funcMap() template.FuncMap {
 		return v, nil
 	}
 	return fm
+}
+
+// checkCount refuses a negative count or one over max.
+func checkCount(name string, count, max int) error {
+	if count < 0 || count > max {
+		return fmt.Errorf("%s %d: the count must be between 0 and %d", name, count, max)
+	}
+	return nil
 }
 
 // checkRange refuses ranges of more than maxRange items, either direction.
