@@ -83,17 +83,22 @@ type ConfigSyncSpec struct {
 	// +optional
 	Wait bool `json:"wait,omitempty"`
 
-	// HealthTimeout bounds the wait for health. Default 5m.
+	// HealthTimeout bounds the wait for health. Default 5m, at most 1h.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('1h')",message="healthTimeout must be at most 1h"
 	HealthTimeout *metav1.Duration `json:"healthTimeout,omitempty"`
 
 	// RefreshInterval is how often the source is checked and drift corrected.
+	// At least 1s.
 	// +optional
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="refreshInterval must be at least 1s"
 	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
 
 	// Suspend stops reconciliation; objects already applied stay as they are.
@@ -201,11 +206,13 @@ type GitSource struct {
 	// +optional
 	InsecureSkipHostKeyVerification bool `json:"insecureSkipHostKeyVerification,omitempty"`
 
-	// Timeout bounds one fetch.
+	// Timeout bounds one fetch. At most 1h.
 	// +optional
 	// +kubebuilder:default="60s"
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('1h')",message="timeout must be at most 1h"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
