@@ -98,6 +98,10 @@ type ConfigSyncReconciler struct {
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
 // Helm charts see the cluster's version and API groups.
 // +kubebuilder:rbac:urls=/version;/api;/api/*;/apis;/apis/*,verbs=get
+// The metrics endpoint asks the apiserver who a scraper is and whether it
+// may GET /metrics (--metrics-secure).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 //
 // The rights to apply what Git holds are the apply package's (see its
 // markers, generated into deploy/rbac/apply-role.yaml).

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
@@ -33,6 +34,7 @@ import (
 // config is the manager's command line.
 type config struct {
 	metricsAddr, probeAddr, webhookAddr     string
+	metricsSecure                          bool
 	webhookSecret, watchSelector, pprofAddr string
 	leaderElect, installCRDs                bool
 	webhookMaxBody                          int64
@@ -44,6 +46,7 @@ func main() {
 	var c config
 	fetcher := &source.GitFetcher{}
 	flag.StringVar(&c.metricsAddr, "metrics-bind-address", "127.0.0.1:8080", "address of the Prometheus metrics endpoint (loopback unless told: the Deployment sets :8080); 0 disables it")
+	flag.BoolVar(&c.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS (a self-signed certificate unless one is in the cert folder), only to clients the apiserver authenticates and authorizes for GET /metrics (TokenReview + SubjectAccessReview); false serves plain HTTP to anyone who can reach the address")
 	flag.StringVar(&c.probeAddr, "health-probe-bind-address", "127.0.0.1:8081", "address of /healthz and /readyz (loopback unless told: the Deployment sets :8081)")
 	flag.StringVar(&c.pprofAddr, "pprof-bind-address", "", "address of the Go profiler's /debug/pprof endpoints (off when empty); for profiling, never expose it")
 	flag.StringVar(&c.webhookAddr, "webhook-bind-address", "127.0.0.1:9292", "address of the push webhook receiver (POST /hooks/<provider>; loopback unless told: the Deployment sets :9292); 0 disables it")
@@ -110,7 +113,7 @@ func run(c config, fetcher *source.GitFetcher) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  cacheOpts,
-		Metrics:                metricsserver.Options{BindAddress: c.metricsAddr},
+		Metrics:                metricsOptions(c),
 		HealthProbeBindAddress: c.probeAddr,
 		PprofBindAddress:       c.pprofAddr,
 		LeaderElection:         c.leaderElect,
@@ -196,4 +199,16 @@ func installCRD(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) e
 	}
 	ctrl.Log.Info("CRD installed")
 	return nil
+}
+
+// metricsOptions serves metrics as current kubebuilder scaffolds do: over
+// HTTPS, to callers the apiserver authenticates and authorizes (the
+// metrics reader ClusterRole in deploy/rbac grants GET /metrics).
+func metricsOptions(c config) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: c.metricsAddr}
+	if c.metricsSecure {
+		opts.SecureServing = true
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
 }
