@@ -92,9 +92,13 @@ type ConfigSyncReconciler struct {
 // +kubebuilder:rbac:groups=configs.example.io,resources=configsyncs/finalizers,verbs=update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // Git credentials, SOPS keys, kubeconfigs, the webhook token and valuesFrom
-// are read one object at a time, never listed or watched.
+// are read one object at a time, never listed or watched. A ConfigSync with
+// a ServiceAccount (its own or --default-service-account) reads what its
+// spec names as that ServiceAccount (readInput), so the manager's own "get"
+// serves only the webhook token and ConfigSyncs without one; it stays
+// because either may be in use (docs/security.md).
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
-// Tenancy: apply as a ConfigSync's ServiceAccount.
+// Tenancy: apply, and read what the spec names, as a ConfigSync's ServiceAccount.
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
 // Helm charts see the cluster's version and API groups.
 // +kubebuilder:rbac:urls=/version;/api;/api/*;/apis;/apis/*,verbs=get
