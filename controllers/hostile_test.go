@@ -87,7 +87,8 @@ func hostileRepos() []hostileRepo {
 		{name: "malformed JSON", files: map[string]string{"bad.json": `{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}`}, reason: configsv1.ReasonInvalidManifest, message: "bad.json"},
 		{name: "YAML syntax error", files: map[string]string{"syntax.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: x\n"}, reason: configsv1.ReasonInvalidManifest, message: "syntax.yaml"},
 		{name: "a document that is a list of scalars", files: map[string]string{"list.yaml": "apiVersion: v1\nkind: ConfigMap\n---\n- a\n- b\n"}, reason: configsv1.ReasonInvalidManifest, message: "list.yaml"},
-		{name: "100 MB manifest file", files: map[string]string{"huge.yaml": manifest("ConfigMap", "huge", "data:\n  a: \""+strings.Repeat("x", 100<<20)+"\"\n")}, reason: configsv1.ReasonInvalidManifest, message: "huge.yaml", slow: true},
+		{name: "40 MB manifest file", files: map[string]string{"huge.yaml": manifest("ConfigMap", "huge", "data:\n  a: \""+strings.Repeat("x", 40<<20)+"\"\n")}, reason: configsv1.ReasonInvalidManifest, message: "huge.yaml", slow: true},
+		{name: "100 MB commit (over the fetch bound)", files: map[string]string{"huge.yaml": strings.Repeat("x", 100<<20)}, reason: configsv1.ReasonSourceTooLarge, message: "repository too large", slow: true},
 		{name: "10,001 files", files: manyFiles(10001), reason: configsv1.ReasonSourceTooLarge, message: "more than 10000 files", slow: true},
 		{name: "render whose inventory would not fit the status", files: map[string]string{
 			"many.yaml": `{{ range $i := until 4000 }}---
