@@ -42,6 +42,13 @@ type Helm struct {
 
 var _ Renderer = (*Helm)(nil)
 
+// DefaultKubeVersion is the cluster version Capabilities assume when the
+// target cluster's is not known (configsync render without a cluster): the
+// one the released helm v3.22 binary assumes, set by its Makefile from its
+// client-go (the library alone would fall back to v1.20, and charts that
+// require a newer cluster would fail where `helm template` works).
+const DefaultKubeVersion = "v1.37.0"
+
 // Render renders the chart; the output tree holds HelmOutput.
 func (h *Helm) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, error) {
 	chrt, err := h.load(in)
@@ -76,13 +83,15 @@ func (h *Helm) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, err
 	if install.Namespace == "" {
 		install.Namespace = "default"
 	}
-	if h.KubeVersion != "" {
-		kv, err := chartutil.ParseKubeVersion(h.KubeVersion)
-		if err != nil {
-			return nil, fmt.Errorf("kube version %q: %w", h.KubeVersion, err)
-		}
-		install.KubeVersion = kv
+	kubeVersion := h.KubeVersion
+	if kubeVersion == "" {
+		kubeVersion = DefaultKubeVersion
 	}
+	kv, err := chartutil.ParseKubeVersion(kubeVersion)
+	if err != nil {
+		return nil, fmt.Errorf("kube version %q: %w", kubeVersion, err)
+	}
+	install.KubeVersion = kv
 	install.APIVersions = chartutil.VersionSet(h.APIVersions)
 
 	rel, err := install.RunWithContext(ctx, chrt, vals)
