@@ -265,7 +265,8 @@ func TestKubeconfigEscapesAreRefused(t *testing.T) {
 // remote-deployer (the operator itself may write anywhere, so its
 // credentials were not used); a kubeconfig with no user applies nothing (the
 // operator's credentials never fill the gap); and with serviceAccountName
-// "deployer", remote-deployer impersonates deployer on that cluster.
+// "deployer", remote-deployer impersonates deployer on that cluster (the
+// kubeconfig Secret is read as deployer, which may get it).
 func TestInlineKubeconfigAppliesAsItsOwnIdentity(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -278,6 +279,11 @@ func TestInlineKubeconfigAppliesAsItsOwnIdentity(t *testing.T) {
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "impersonate-deployer"},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "impersonate-deployer"},
 			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: a, Name: "remote-deployer"}}},
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "read-kubeconfig"}, Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"remote-deployer"}, Verbs: []string{"get"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "read-kubeconfig"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "read-kubeconfig"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: a, Name: "deployer"}}},
 	} {
 		g.Expect(k8s.Create(ctx, o)).To(Succeed())
 	}
