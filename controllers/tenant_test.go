@@ -41,8 +41,9 @@ func withValuesFrom(cs *configsv1.ConfigSync, kind, name string) *configsv1.Conf
 
 // deniedRead waits until ConfigSync name of ns is Ready=False and Stalled
 // with reason AccessDenied, its message naming field, the Secret and the
-// ServiceAccount it read as.
-func deniedRead(t *testing.T, ns, name, field, secret, sa string) {
+// ServiceAccount it read as, and records the escape; reached counts what
+// reached a server the Secret would have opened.
+func deniedRead(t *testing.T, escape, ns, name, field, secret, sa string, reached func() int64) {
 	t.Helper()
 	g := NewWithT(t)
 	g.Eventually(func(g Gomega) {
@@ -58,6 +59,8 @@ func deniedRead(t *testing.T, ns, name, field, secret, sa string) {
 	g.Expect(cs.Status.Inventory).To(BeEmpty(), name)
 	g.Expect(cs.Status.AppliedTargets).To(BeZero(), name)
 	t.Logf("%s: %s", name, condition(cs, configsv1.ConditionReady).Message)
+	recordEscape(t, escape, configsv1.ReasonAccessDenied+": "+quote("forbidden to system:serviceaccount:<ns>:"+sa),
+		condition(cs, configsv1.ConditionReady).Reason, reached(), len(appliedBy(g, ns, name)))
 }
 
 // Given a team whose ServiceAccount "deployer" may manage ConfigMaps in its
@@ -156,24 +159,24 @@ func TestTenantReadsOnlyWhatItsServiceAccountMay(t *testing.T) {
 		}, timeout).Should(Succeed())
 	})
 	t.Run("valuesFrom a Secret it may not read", func(t *testing.T) {
-		deniedRead(t, ns, "values-secret", "valuesFrom", "db-admin", "deployer")
+		deniedRead(t, "valuesFrom a Secret the ServiceAccount may not read", ns, "values-secret", "valuesFrom", "db-admin", "deployer", func() int64 { return 0 })
 		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "stolen"}, &corev1.ConfigMap{})
 		NewWithT(t).Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the Secret's values are templated into nothing")
 	})
 	t.Run("SOPS key Secret it may not read", func(t *testing.T) {
-		deniedRead(t, ns, "sops", "decryptionSecretRef", "sops-age", "deployer")
+		deniedRead(t, "SOPS key Secret the ServiceAccount may not read", ns, "sops", "decryptionSecretRef", "sops-age", "deployer", func() int64 { return 0 })
 		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "billing-config"}, &corev1.ConfigMap{})
 		NewWithT(t).Expect(apierrors.IsNotFound(err)).To(BeTrue())
 	})
 	t.Run("authSecretRef it may not read", func(t *testing.T) {
-		deniedRead(t, ns, "auth", "authSecretRef", "git-creds", "deployer")
+		deniedRead(t, "authSecretRef the ServiceAccount may not read", ns, "auth", "authSecretRef", "git-creds", "deployer", private.UploadPacks)
 		g := NewWithT(t)
 		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "private-config"}, &corev1.ConfigMap{})
 		g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
 		g.Expect(private.UploadPacks()).To(BeZero(), "nothing is fetched with credentials deployer may not read")
 	})
 	t.Run("kubeConfigSecretRef it may not read", func(t *testing.T) {
-		deniedRead(t, ns, "kubeconfig", "kubeConfigSecretRef", "prod-cluster", "deployer")
+		deniedRead(t, "kubeConfigSecretRef the ServiceAccount may not read", ns, "kubeconfig", "kubeConfigSecretRef", "prod-cluster", "deployer", conns.Load)
 		g := NewWithT(t)
 		g.Expect(conns.Load()).To(BeZero(), "the kubeconfig's server sees no connection")
 		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "remote-config"}, &corev1.ConfigMap{})
@@ -206,7 +209,7 @@ func TestDefaultServiceAccountReadsValuesAsItself(t *testing.T) {
 	repo.Commit(t, map[string]string{"cm.yaml": valuesTemplate}, "values")
 	g.Expect(k8s.Create(ctx, inShard(withValuesFrom(newConfigSync(ns, "values", repo.URL, ""), "Secret", "team-secret"), "default-reader"))).To(Succeed())
 
-	deniedRead(t, ns, "values", "valuesFrom", "team-secret", "deployer")
+	deniedRead(t, "valuesFrom a Secret --default-service-account may not read", ns, "values", "valuesFrom", "team-secret", "deployer", func() int64 { return 0 })
 	err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "team"}, &corev1.ConfigMap{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
 
@@ -280,7 +283,7 @@ func TestRenderedObjectsStayInTheirNamespace(t *testing.T) {
 		g.Expect(condition(getConfigSync(g, a, "own"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(configMapData(g, a, "own-config")).To(HaveKeyWithValue("color", "blue"))
 	}, timeout).Should(Succeed())
-	refused := func(t *testing.T, name string, what ...string) {
+	refused := func(t *testing.T, escape, name string, what ...string) {
 		g := NewWithT(t)
 		g.Eventually(func(g Gomega) {
 			cs := getConfigSync(g, a, name)
@@ -294,7 +297,9 @@ func TestRenderedObjectsStayInTheirNamespace(t *testing.T) {
 			g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(configsv1.ReasonAccessDenied))
 			g.Expect(cs.Status.Inventory).To(BeEmpty())
 		}, timeout).Should(Succeed(), name)
-		t.Logf("%s: %s", name, condition(getConfigSync(g, a, name), configsv1.ConditionReady).Message)
+		ready := condition(getConfigSync(g, a, name), configsv1.ConditionReady)
+		t.Logf("%s: %s", name, ready.Message)
+		recordEscape(t, escape, configsv1.ReasonAccessDenied+": "+quote("--no-cross-namespace-refs"), ready.Reason, 0, len(appliedBy(g, a, name)))
 	}
 	notApplied := func(t *testing.T, keys ...client.ObjectKey) {
 		for _, key := range keys {
@@ -303,11 +308,11 @@ func TestRenderedObjectsStayInTheirNamespace(t *testing.T) {
 		}
 	}
 	t.Run("a ConfigMap in another namespace is refused", func(t *testing.T) {
-		refused(t, "reach", "ConfigMap theirs is in namespace "+b)
+		refused(t, "rendered ConfigMap in another namespace", "reach", "ConfigMap theirs is in namespace "+b)
 		notApplied(t, client.ObjectKey{Namespace: a, Name: "mine"}, client.ObjectKey{Namespace: b, Name: "theirs"})
 	})
 	t.Run("a ClusterRoleBinding is refused", func(t *testing.T) {
-		refused(t, "crb", "ClusterRoleBinding "+crbName+" is cluster-scoped", "--allow-cluster-scoped")
+		refused(t, "rendered ClusterRoleBinding", "crb", "ClusterRoleBinding "+crbName+" is cluster-scoped", "--allow-cluster-scoped")
 		notApplied(t, client.ObjectKey{Namespace: a, Name: "with-binding"})
 	})
 	t.Run("--allow-cluster-scoped applies the ClusterRoleBinding", func(t *testing.T) {
@@ -320,7 +325,7 @@ func TestRenderedObjectsStayInTheirNamespace(t *testing.T) {
 		}, timeout).Should(Succeed())
 	})
 	t.Run("--allow-cluster-scoped still refuses another namespace", func(t *testing.T) {
-		refused(t, "reach-allowed", "ConfigMap theirs is in namespace "+b)
+		refused(t, "rendered ConfigMap in another namespace, cluster-scoped allowed", "reach-allowed", "ConfigMap theirs is in namespace "+b)
 		notApplied(t, client.ObjectKey{Namespace: a, Name: "mine"}, client.ObjectKey{Namespace: b, Name: "theirs"})
 	})
 }
