@@ -119,7 +119,8 @@ type ConfigSyncSpec struct {
 	Rollback *Rollback `json:"rollback,omitempty"`
 
 	// ServiceAccountName is a ServiceAccount in the ConfigSync's namespace to
-	// impersonate when applying, pruning and dry-running (tenancy).
+	// impersonate when applying, pruning and dry-running, and when reading
+	// the Secrets and ConfigMaps this spec names (tenancy).
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
