@@ -170,18 +170,24 @@ func maskAnnotations(before, after map[string]any) {
 	}
 	b, a := annotations(before), annotations(after)
 	for _, k := range maskedAnnotations {
-		bv, inB := b[k]
-		av, inA := a[k]
-		switch {
-		case inB && inA && fmt.Sprint(bv) == fmt.Sprint(av):
-			b[k], a[k] = "***", "***"
-		case inB && inA:
-			b[k], a[k] = "*** (before)", "*** (after)"
-		case inB:
-			b[k] = "***"
-		case inA:
-			a[k] = "***"
-		}
+		maskValue(b, a, k)
+	}
+}
+
+// maskValue replaces key's value in before and after (either may lack it)
+// with a mask that tells whether it changed, and nothing else about it.
+func maskValue(before, after map[string]any, key string) {
+	bv, inB := before[key]
+	av, inA := after[key]
+	switch {
+	case inB && inA && fmt.Sprint(bv) == fmt.Sprint(av):
+		before[key], after[key] = "***", "***"
+	case inB && inA:
+		before[key], after[key] = "*** (before)", "*** (after)"
+	case inB:
+		before[key] = "***"
+	case inA:
+		after[key] = "***"
 	}
 }
 
@@ -204,18 +210,7 @@ func maskSecrets(before, after map[string]any) {
 		}
 		sort.Strings(sorted)
 		for _, k := range sorted {
-			bv, inB := b[k]
-			av, inA := a[k]
-			switch {
-			case inB && inA && fmt.Sprint(bv) == fmt.Sprint(av):
-				b[k], a[k] = "***", "***"
-			case inB && inA:
-				b[k], a[k] = "*** (before)", "*** (after)"
-			case inB:
-				b[k] = "***"
-			default:
-				a[k] = "***"
-			}
+			maskValue(b, a, k)
 		}
 	}
 }
