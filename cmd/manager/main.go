@@ -34,7 +34,7 @@ import (
 // config is the manager's command line.
 type config struct {
 	metricsAddr, probeAddr, webhookAddr     string
-	metricsSecure                          bool
+	metricsSecure                           bool
 	webhookSecret, watchSelector, pprofAddr string
 	leaderElect, installCRDs                bool
 	webhookMaxBody                          int64
