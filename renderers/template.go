@@ -69,7 +69,7 @@ func (t *Template) Render(ctx context.Context, in filetree.Tree) (filetree.Tree,
 			out[name] = data
 			continue
 		}
-		rendered, err := t.renderFile(name, data, values)
+		rendered, err := t.renderFile(ctx, name, data, values)
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +138,7 @@ func (t *Template) values(in filetree.Tree) (map[string]any, error) {
 	return values, nil
 }
 
-func (t *Template) renderFile(name string, data []byte, values map[string]any) ([]byte, error) {
+func (t *Template) renderFile(ctx context.Context, name string, data []byte, values map[string]any) ([]byte, error) {
 	tmpl, err := template.New(name).Option("missingkey=error").Funcs(funcMap()).Parse(string(data))
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err) // text/template says template: <file>:<line>: ...
@@ -147,7 +147,7 @@ func (t *Template) renderFile(name string, data []byte, values map[string]any) (
 	if limit <= 0 {
 		limit = 64 << 20
 	}
-	w := &limitedBuffer{limit: limit}
+	w := &limitedBuffer{limit: limit, ctx: ctx}
 	if err := tmpl.Execute(w, values); err != nil {
 		if errors.Is(err, errOutputTooLarge) {
 			return nil, fmt.Errorf("%s: output exceeds %d bytes", name, limit)
@@ -274,9 +274,18 @@ var errOutputTooLarge = errors.New("output too large")
 type limitedBuffer struct {
 	bytes.Buffer
 	limit int64
+	// ctx stops the template at its next write once the step has timed
+	// out: text/template cannot be interrupted otherwise, and a template
+	// left running would go on using the operator's CPU and memory.
+	ctx context.Context
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.ctx != nil {
+		if err := b.ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
 	if int64(b.Len()+len(p)) > b.limit {
 		return 0, errOutputTooLarge
 	}

@@ -45,3 +45,16 @@ func TestTemplateStringBuildersAreBounded(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A template that would run for hours, writing a little at a time within
+// every bound, stops when its step's context ends instead of going on in
+// the background after the step has given up on it.
+func TestATemplateStopsWhenItsStepTimesOut(t *testing.T) {
+	slow := `{{ range until 10000 }}{{ range until 10000 }}{{ sha256sum (repeat 100000 "x") | trunc 1 }}{{ end }}{{ end }}`
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := (&renderers.Template{}).Render(ctx, filetree.Tree{"slow.yaml": []byte(slow)})
+	if err == nil || !strings.Contains(err.Error(), context.DeadlineExceeded.Error()) {
+		t.Fatalf("error %v, want the step's deadline", err)
+	}
+}
