@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -50,7 +51,11 @@ func TestCRDsAndTheirInstancesSyncInOneSet(t *testing.T) {
 		"task.yaml":      tektonFile(t, "task.yaml"),
 		"pipeline.yaml":  sprintf(tektonFile(t, "pipeline.yaml"), "registry.example/app:1"),
 	}, "tekton")
-	g.Expect(k8s.Create(ctx, newConfigSync(ns, "ci", repo.URL, ""))).To(Succeed())
+	cs := newConfigSync(ns, "ci", repo.URL, "")
+	cs.Spec.Prune = true // so that deleting it at the end removes the CRDs
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+	pruneAtCleanup(t, ns, "ci", &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "tasks.tekton.dev"}},
+		&apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "pipelines.tekton.dev"}})
 
 	g.Eventually(func(g Gomega) {
 		cs := getConfigSync(g, ns, "ci")

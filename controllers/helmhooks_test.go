@@ -8,6 +8,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -98,6 +99,7 @@ func TestHelmHooksRunInPhases(t *testing.T) {
 	cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{Chart: "chart", ReleaseName: "ingress",
 		Values: &apiextensionsv1.JSON{Raw: []byte(`{"admissionWebhooks":{"failurePolicy":"Ignore","objectSelector":{"matchLabels":{"hooks-test":"` + ns + `"}}}}`)}}}}
 	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+	pruneAtCleanup(t, ns, "ingress", &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "ingress-ingress-nginx-admission"}})
 
 	const (
 		name       = "ingress-ingress-nginx-admission"

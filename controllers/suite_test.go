@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -173,3 +174,26 @@ const timeout = 30 * time.Second
 func keyOf(name string) client.ObjectKey { return client.ObjectKey{Name: name} }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// pruneAtCleanup deletes the ConfigSync ns/name when the test ends and waits
+// until its finalizer has pruned what it applied and each of the
+// cluster-scoped objects named is gone: those outlive the test's namespace,
+// and the same test run again (-count, make test-stress) would find them
+// owned by the previous run's ConfigSync.
+func pruneAtCleanup(t *testing.T, ns, name string, clusterScoped ...client.Object) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		g := NewWithT(t)
+		cs := &configsv1.ConfigSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		g.Expect(client.IgnoreNotFound(k8s.Delete(ctx, cs))).To(Succeed())
+		gone := func(o client.Object) func() bool {
+			return func() bool {
+				return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(o), o))
+			}
+		}
+		g.Eventually(gone(cs), timeout).Should(BeTrue(), "ConfigSync %s/%s pruned and deleted", ns, name)
+		for _, o := range clusterScoped {
+			g.Eventually(gone(o), timeout).Should(BeTrue(), "%T %s deleted", o, o.GetName())
+		}
+	})
+}

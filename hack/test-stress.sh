@@ -38,5 +38,8 @@ start=$SECONDS
 # The reliability report is a document generated from one run of the
 # suites; with -count it would see each case count times.
 # shellcheck disable=SC2086
-go test -race -count="$count" -skip '^TestZZReliabilityReport$' $pkgs
+# -timeout is the whole package's budget: count runs of the controllers
+# suite on a machine whose every core is burnt take longer than go test's
+# default 10 minutes.
+go test -race -count="$count" -timeout "$((count * 15))m" -skip '^TestZZReliabilityReport$' $pkgs
 echo "test-stress: $count runs passed with every core busy in $((SECONDS - start))s"
