@@ -58,10 +58,10 @@ test: verify vet ## Run every test against a real kube-apiserver, etcd, Git serv
 	  KUBEBUILDER_ASSETS="$$assets" CONFIGSYNC_REFERENCE_TOOLS="$$tools" go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
 
-STRESS_COUNT ?= 3
+STRESS_COUNT ?= 2
 
 .PHONY: test-stress
-test-stress: ## Run the source and controllers suites STRESS_COUNT times (default 3) under -race with every core busy (stress-ng, installed when missing).
+test-stress: ## Run the source and controllers suites STRESS_COUNT times (default 2) under -race with every core busy (stress-ng, installed when missing).
 	STRESS_COUNT=$(STRESS_COUNT) hack/test-stress.sh
 
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME.

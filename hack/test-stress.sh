@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-count="${STRESS_COUNT:-3}"
+count="${STRESS_COUNT:-2}"
 pkgs="${STRESS_PKGS:-./source/... ./controllers/...}"
 export GOTOOLCHAIN=local
 
