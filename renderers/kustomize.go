@@ -43,7 +43,7 @@ func (k *Kustomize) Render(ctx context.Context, in filetree.Tree) (filetree.Tree
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	fs := &offlineFS{FileSystem: mem}
+	fs := &offlineFS{FileSystem: mem, pluginDirs: map[string]bool{}}
 	opts := krusty.MakeDefaultOptions()
 	// As the kustomize CLI: the kustomization's sortOptions decide, legacy
 	// (kind) order otherwise. The library's default keeps input order.
@@ -74,11 +74,16 @@ func (k *Kustomize) Render(ctx context.Context, in filetree.Tree) (filetree.Tree
 // of those is checked here, when kustomize reads it and only then: a file that
 // names a remote location is refused before kustomize sees its content, and
 // the build fails with the refusal. Files the build never reads are never
-// looked at.
+// looked at. A folder whose build kustomize reads as generator, transformer
+// or validator configurations (pluginDirs, recorded as the kustomizations
+// naming them are read) may not transform what it builds: a patch or a
+// replacement could write a remote path into a configuration after its file
+// was checked.
 type offlineFS struct {
 	filesys.FileSystem
-	mu      sync.Mutex
-	refused error
+	mu         sync.Mutex
+	refused    error
+	pluginDirs map[string]bool
 }
 
 func (f *offlineFS) ReadFile(name string) ([]byte, error) {
@@ -102,13 +107,11 @@ func (f *offlineFS) Open(name string) (filesys.File, error) {
 }
 
 func (f *offlineFS) check(name string, data []byte) error {
-	err := remoteReference(f.FileSystem, strings.TrimPrefix(name, "/"), data)
-	if err != nil {
-		f.mu.Lock()
-		if f.refused == nil {
-			f.refused = err
-		}
-		f.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err := remoteReference(strings.TrimPrefix(path.Clean("/"+name), "/"), data, f.pluginDirs)
+	if err != nil && f.refused == nil {
+		f.refused = err
 	}
 	return err
 }

@@ -182,7 +182,13 @@ func TestKustomizeNeverReachesTheNetwork(t *testing.T) {
 		{"resources file:// clone of the operator's disk", "resources:\n- file:///etc/kubernetes//manifests\n", nil, `remote resources[0]`},
 		{"bases scp-like", "bases:\n- git@github.com:org/repo.git//deploy?ref=main\n", nil, `remote bases[0]`},
 		{"components github.com", "resources:\n- deployment.yaml\ncomponents:\n- github.com/org/repo/component?ref=v1\n", nil, `remote components[0]`},
-		{"field name in another case", "Resources:\n- " + url + "/cm.yaml\n", nil, `remote Resources[0]`},
+		{"field name in another case", "Resources:\n- " + url + "/cm.yaml\n", nil, `remote resources[0]`},
+		// encoding/json, which kustomize decodes kustomizations with, folds
+		// U+017F (long s) to s and U+212A (Kelvin sign) to k.
+		{"field name folded from long s", "re\u017fources:\n- git::" + url + "/org/repo//deploy\n", nil, `remote resources[0]`},
+		{"components folded from long s", "resources:\n- deployment.yaml\ncomponent\u017f:\n- git::" + url + "/org/repo//c\n", nil, `remote components[0]`},
+		{"generator files folded from long s", "configMapGenerator:\n- name: c\n  file\u017f:\n  - role=" + url + "/latest/meta-data/iam/security-credentials/node\n", nil, `remote configMapGenerator[0].files[0]`},
+		{"field name folded from the Kelvin sign", "\u212aind: Kustomization\nresources:\n- deployment.yaml\ncomponents:\n- github.com/org/repo/c\n", nil, `remote components[0]`},
 		{"crds", "crds:\n- " + url + "/crd.yaml\nresources:\n- deployment.yaml\n", nil, `remote crds[0]`},
 		{"configurations", "configurations:\n- " + url + "/config.yaml\nresources:\n- deployment.yaml\n", nil, `remote configurations[0]`},
 		{"configMapGenerator files", "configMapGenerator:\n- name: c\n  files:\n  - " + url + "/latest/meta-data/iam\n", nil, `remote configMapGenerator[0].files[0]`},
@@ -198,6 +204,45 @@ func TestKustomizeNeverReachesTheNetwork(t *testing.T) {
 		{"transformer config file", "resources:\n- deployment.yaml\ntransformers:\n- replace.yaml\n",
 			filetree.Tree{"replace.yaml": []byte("apiVersion: builtin\nkind: ReplacementTransformer\nmetadata: {name: r}\nreplacements:\n- path: " + url + "/r.yaml\n")},
 			`replace.yaml: remote ReplacementTransformer.replacements[0].path`},
+		// kustomize's plugin loader: builtin is group "" and version "builtin".
+		{"transformer apiVersion /builtin", "resources:\n- deployment.yaml\ntransformers:\n- t.yaml\n",
+			filetree.Tree{"t.yaml": []byte("apiVersion: /builtin\nkind: PatchTransformer\nmetadata: {name: p}\npath: " + url + "/patch.yaml\n")},
+			`t.yaml: remote PatchTransformer.path`},
+		{"inline transformer apiVersion /builtin", "resources:\n- deployment.yaml\ntransformers:\n- |-\n  apiVersion: /builtin\n  kind: PatchTransformer\n  metadata: {name: p}\n  path: " + url + "/patch.yaml\n", nil,
+			`app/kustomization.yaml transformers[0]: remote PatchTransformer.path`},
+		// kustomize unpacks any kind ending in List that has items.
+		{"transformer in a FooList", "resources:\n- deployment.yaml\ntransformers:\n- t.yaml\n",
+			filetree.Tree{"t.yaml": []byte("apiVersion: v1\nkind: ConfigList\nitems:\n- apiVersion: builtin\n  kind: PatchTransformer\n  metadata: {name: p}\n  path: " + url + "/patch.yaml\n")},
+			`t.yaml: remote PatchTransformer.path`},
+		{"inline transformer in a FooList", "resources:\n- deployment.yaml\ntransformers:\n- |-\n  apiVersion: v1\n  kind: ConfigList\n  items:\n  - apiVersion: builtin\n    kind: PatchTransformer\n    metadata: {name: p}\n    path: " + url + "/patch.yaml\n", nil,
+			`transformers[0]: remote PatchTransformer.path`},
+		{"transformer apiVersion escaped in YAML", "resources:\n- deployment.yaml\ntransformers:\n- t.yaml\n",
+			filetree.Tree{"t.yaml": []byte("apiVersion: \"\\x62uiltin\"\nkind: PatchTransformer\nmetadata: {name: p}\npath: " + url + "/patch.yaml\n")},
+			`t.yaml: remote PatchTransformer.path`},
+		{"transformer in a file named kustomization.yaml", "resources:\n- deployment.yaml\ntransformers:\n- t/kustomization.yaml\n",
+			filetree.Tree{"t/kustomization.yaml": []byte("apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\npath: " + url + "/patch.yaml\n")},
+			`t/kustomization.yaml: remote PatchTransformer.path`},
+		// kustomize clones whenever reading the entry as a file fails, for
+		// any reason.
+		{"git URL shadowed by a malformed tree file", "resources:\n- git::" + url + "/org/repo\n",
+			filetree.Tree{"git::http:/" + host + "/org/repo": []byte("x: [\n")}, `remote resources[0]`},
+		{"git URL shadowed by a duplicate resource", "resources:\n- deployment.yaml\n- git::" + url + "/org/repo\n",
+			filetree.Tree{"git::http:/" + host + "/org/repo": deployment}, `remote resources[1]`},
+		// A folder built into plugin configurations could rewrite their paths.
+		{"patch in a transformers folder", "resources:\n- deployment.yaml\ntransformers:\n- tdir\n",
+			filetree.Tree{
+				"tdir/kustomization.yaml": []byte("resources:\n- t.yaml\npatches:\n- target: {kind: PatchTransformer}\n  patch: |-\n    - op: replace\n      path: /path\n      value: " + url + "/patch.yaml\n"),
+				"tdir/t.yaml":             []byte("apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\npath: local.yaml\n"),
+			},
+			`tdir/kustomization.yaml: patches in a folder read as generator, transformer or validator configurations`},
+		{"replacement in a base of a transformers folder", "resources:\n- deployment.yaml\ntransformers:\n- tdir\n",
+			filetree.Tree{
+				"tdir/kustomization.yaml":      []byte("resources:\n- base\n"),
+				"tdir/base/kustomization.yaml": []byte("resources:\n- t.yaml\n- cm.yaml\nreplacements:\n- source: {kind: ConfigMap, name: u, fieldPath: data.u}\n  targets:\n  - select: {kind: PatchTransformer}\n    fieldPaths: [path]\n"),
+				"tdir/base/t.yaml":             []byte("apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\npath: local.yaml\n"),
+				"tdir/base/cm.yaml":            []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: u}\ndata: {u: '" + url + "/patch.yaml'}\n"),
+			},
+			`tdir/base/kustomization.yaml: replacements in a folder`},
 		{"generator from a kustomization folder", "generators:\n- gen\n",
 			filetree.Tree{
 				"gen/kustomization.yaml": []byte("resources:\n- cm.yaml\n"),
