@@ -26,6 +26,8 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/internal/filetree"
+	"github.com/configsync/configsync/renderers"
 	"github.com/configsync/configsync/source"
 )
 
@@ -175,6 +177,9 @@ func reasonOf(err error) (string, bool) {
 	return configsv1.ReasonApplyFailed, true
 }
 
+// RenderFunc renders tree through steps, as renderers.Run does.
+type RenderFunc func(ctx context.Context, steps []configsv1.RenderStep, in renderers.Inputs, tree filetree.Tree) (filetree.Tree, error)
+
 // Options tune the controller.
 type Options struct {
 	// Workers is how many ConfigSyncs reconcile in parallel.
@@ -200,6 +205,10 @@ type Options struct {
 	// keys, through the operator's own ambient credentials (unsafe with
 	// tenants: see docs/security.md). Age and PGP keys always work.
 	SopsAllowCloudKMS bool
+	// Render runs each render pipeline; nil runs renderers.Run in the
+	// manager's own process. The manager passes a sandbox.Runner's Run, so
+	// that a render's memory and time are bounded by the kernel.
+	Render RenderFunc
 	// SkipNameValidation lets a second manager in one process (a test's
 	// shard) register the controller again.
 	SkipNameValidation bool

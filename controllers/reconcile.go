@@ -421,7 +421,11 @@ func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
 	if err != nil {
 		return sourceErr(err)
 	}
-	out, err := renderers.Run(ctx, run.cs.Spec.Render, inputs, tree)
+	renderPipeline := r.opts.Render
+	if renderPipeline == nil {
+		renderPipeline = renderers.Run
+	}
+	out, err := renderPipeline(ctx, run.cs.Spec.Render, inputs, tree)
 	if err != nil {
 		return configErr(configsv1.ReasonRenderFailed, err)
 	}

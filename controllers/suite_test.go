@@ -25,6 +25,7 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testenv"
+	"github.com/configsync/configsync/renderers/sandbox"
 	"github.com/configsync/configsync/source"
 )
 
@@ -42,6 +43,8 @@ var testScheme *runtime.Scheme
 var restConfig *rest.Config
 
 func TestMain(m *testing.M) {
+	// Tests render through renderers/sandbox, which starts this binary.
+	sandbox.ServeIfChild()
 	os.Exit(runSuite(m))
 }
 

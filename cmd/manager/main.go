@@ -28,6 +28,7 @@ import (
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/deploy"
 	"github.com/configsync/configsync/receiver"
+	"github.com/configsync/configsync/renderers/sandbox"
 	"github.com/configsync/configsync/source"
 )
 
@@ -40,9 +41,14 @@ type config struct {
 	webhookMaxBody                          int64
 	controller                              controllers.Options
 	kubeconfig                              controllers.KubeconfigPolicy
+	renderSandbox                           bool
+	renderMemory                            int64
 }
 
 func main() {
+	// A render process started by this manager (renderers/sandbox) renders
+	// and exits here, before any flag or client.
+	sandbox.ServeIfChild()
 	var c config
 	fetcher := &source.GitFetcher{}
 	flag.StringVar(&c.metricsAddr, "metrics-bind-address", "127.0.0.1:8080", "address of the Prometheus metrics endpoint (loopback unless told: the Deployment sets :8080); 0 disables it")
@@ -65,6 +71,8 @@ func main() {
 	flag.BoolVar(&c.controller.SopsAllowCloudKMS, "sops-allow-cloud-kms", false, "UNSAFE with tenants: let sops steps decrypt with AWS/GCP/Azure KMS, Vault and HuaweiCloud keys, using the operator's own cloud credentials and network position (see docs/security.md); age and PGP keys always work")
 	flag.BoolVar(&c.kubeconfig.AllowExec, "kubeconfig-allow-exec", false, "UNSAFE with tenants: accept exec credential plugins and auth-provider plugins in the kubeconfigs of ConfigSyncs (spec.kubeConfigSecretRef); they run programs inside the operator with its environment and files (see docs/security.md)")
 	flag.BoolVar(&c.kubeconfig.InsecureTLS, "kubeconfig-insecure-tls", false, "UNSAFE: accept insecure-skip-tls-verify in the kubeconfigs of ConfigSyncs; their connections to other clusters are then open to interception (see docs/security.md)")
+	flag.BoolVar(&c.renderSandbox, "render-sandbox", true, "run each render pipeline in a child process of this binary, under a memory limit the kernel enforces and killed with its step's timeout (see docs/security.md); false renders inside the manager, where a Jsonnet, Helm or kustomize render that will not stop keeps running after its timeout and one that allocates without bound takes the manager down")
+	flag.Int64Var(&c.renderMemory, "render-max-memory-bytes", sandbox.DefaultMemoryLimit, "memory one sandboxed render may allocate beyond its input; --concurrent renders may run at once, so keep concurrent x this + the manager's own use under the container's memory limit")
 	flag.IntVar(&fetcher.MaxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache (in memory); the least recently used beyond it are evicted")
 	flag.Int64Var(&fetcher.MaxCacheBytes, "max-cache-bytes", source.DefaultMaxCacheBytes, "file contents the artifact cache keeps in memory; the least recently used commits beyond it are evicted (commits in use stay)")
 	flag.BoolVar(&fetcher.AllowPlainHTTPCredentials, "git-allow-plain-http-credentials", false, "UNSAFE: send Git credentials (authMethod https, or a user name/password in repoURL) over plain http://, readable by anyone on the path; off, such a ConfigSync fails with AuthenticationFailed before connecting (see docs/security.md)")
@@ -121,6 +129,11 @@ func run(c config, fetcher *source.GitFetcher) error {
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
+	}
+	if c.renderSandbox {
+		// Cloud KMS reads the ambient credentials from the environment.
+		runner := &sandbox.Runner{MemoryLimit: c.renderMemory, PassEnvironment: c.controller.SopsAllowCloudKMS}
+		c.controller.Render = runner.Run
 	}
 	r := controllers.New(mgr, fetcher)
 	r.SetKubeconfigPolicy(c.kubeconfig)
