@@ -1,0 +1,125 @@
+package controllers_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/configsync/configsync/internal/testgit"
+	"github.com/configsync/configsync/receiver"
+)
+
+// Anyone who can reach the webhook receiver tries to make the operator
+// sync, or sync again: without the token, nothing is triggered, and the
+// receiver reads nothing from the apiserver per request (receiver's own
+// tests count that). Each case is a row of the tenant-escape table; the
+// receiver's Trigger counts what got through.
+func TestWebhookEscapesTriggerNothing(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	token := []byte("escape-token-" + ns)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "webhook-token"}, Data: map[string][]byte{receiver.SecretKey: token}}
+	g.Expect(k8s.Create(ctx, secret)).To(Succeed())
+	var triggered atomic.Int64
+	srv := httptest.NewServer(&receiver.Handler{
+		Secret: receiver.SecretFromCluster(k8s, client.ObjectKeyFromObject(secret)),
+		Trigger: func(ctx context.Context, repos map[string]bool, branches []string) (int, error) {
+			triggered.Add(1)
+			return reconciler.TriggerPush(ctx, repos, branches)
+		},
+		Log: ctrl.Log.WithName("receiver"),
+	})
+	t.Cleanup(srv.Close)
+	server := testgit.Start(t)
+	repo := server.NewRepo(t, "webhook-escape.git")
+	repo.Commit(t, map[string]string{"cm.yaml": configMap("hooked", "v0")}, "v0")
+	g.Expect(k8s.Create(ctx, newConfigSync(ns, "hooked", repo.URL, ""))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(getConfigSync(g, ns, "hooked").Status.SourceRevision).NotTo(BeEmpty())
+	}, timeout).Should(Succeed())
+
+	github := receiver.Fixtures[0]
+	signed := func(t *testing.T, f receiver.Fixture, key []byte) *http.Request {
+		body, err := f.Body(webhookFixtures, repo.URL, "main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := f.Request(srv.URL, body, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req
+	}
+	// The genuine delivery whose replay is tried below; it triggers once.
+	genuine := signed(t, github, token)
+	genuine.Header.Set("X-GitHub-Delivery", "delivery-"+ns)
+	g.Expect(send(t, genuine)).To(Equal(http.StatusOK))
+	g.Expect(triggered.Load()).To(Equal(int64(1)))
+
+	for _, tc := range []struct {
+		name string
+		req  func(t *testing.T) *http.Request
+		want int
+	}{
+		{"webhook without a signature", func(t *testing.T) *http.Request {
+			req := signed(t, github, token)
+			req.Header.Del("X-Hub-Signature-256")
+			return req
+		}, http.StatusUnauthorized},
+		{"webhook signed with a guessed token (GitHub)", func(t *testing.T) *http.Request {
+			return signed(t, github, []byte("guess"))
+		}, http.StatusUnauthorized},
+		{"webhook signed with a guessed token (GitLab)", func(t *testing.T) *http.Request {
+			return signed(t, receiver.Fixtures[2], []byte("guess"))
+		}, http.StatusUnauthorized},
+		{"webhook with a valid signature over another body", func(t *testing.T) *http.Request {
+			req := signed(t, github, token)
+			forged := signed(t, receiver.Fixtures[5], token) // the generic body, signed differently
+			req.Body, req.ContentLength = forged.Body, forged.ContentLength
+			return req
+		}, http.StatusUnauthorized},
+		{"replayed webhook delivery", func(t *testing.T) *http.Request {
+			req := signed(t, github, token)
+			req.Header.Set("X-GitHub-Delivery", "delivery-"+ns)
+			return req
+		}, http.StatusAccepted},
+		{"webhook body over the size limit", func(t *testing.T) *http.Request {
+			req := signed(t, github, token)
+			big := strings.Repeat(" ", receiver.DefaultMaxBodyBytes+1)
+			req.Body, req.ContentLength = io.NopCloser(strings.NewReader(big)), int64(len(big))
+			return req
+		}, http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := triggered.Load()
+			code := send(t, tc.req(t))
+			got := triggered.Load() - before
+			outcome := sprintf("%d %s, %d sync(s) triggered", code, http.StatusText(code), got)
+			record(finding{Suite: "tenant escape", Case: tc.name, Want: sprintf("%d %s, no sync triggered", tc.want, http.StatusText(tc.want)), Got: outcome, Pass: code == tc.want && got == 0})
+			if code != tc.want || got != 0 {
+				t.Errorf("%s: got %s", tc.name, outcome)
+			}
+		})
+	}
+}
+
+func send(t *testing.T, req *http.Request) int {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
