@@ -100,8 +100,10 @@ type ConfigSyncReconciler struct {
 // serves only the webhook token and ConfigSyncs without one; it stays
 // because either may be in use (docs/security.md).
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
-// Tenancy: apply, and read what the spec names, as a ConfigSync's ServiceAccount.
-// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
+// Tenancy (apply, and read what the spec names, as a ConfigSync's
+// ServiceAccount) needs "impersonate" on ServiceAccounts: not here but in
+// its own ClusterRole, deploy/rbac/impersonate-role.yaml, so that an admin
+// can grant it namespace by namespace (docs/security.md).
 // Helm charts see the cluster's version and API groups.
 // +kubebuilder:rbac:urls=/version;/api;/api/*;/apis;/apis/*,verbs=get
 // The metrics endpoint asks the apiserver who a scraper is and whether it

@@ -483,6 +483,11 @@ func (r *ConfigSyncReconciler) apply(ctx context.Context, run *syncRun) error {
 		SetLabels: map[string]string{configsv1.LabelName: run.cs.Name, configsv1.LabelNamespace: run.cs.Namespace},
 	})
 	run.changes = changes
+	if sa := r.serviceAccountOf(run.cs); sa != "" {
+		if refused := impersonationRefused(serviceAccountUser(run.cs.Namespace, sa), run.cs.Namespace, err); refused != nil {
+			return refused
+		}
+	}
 	var setErr *apply.SetError
 	if errors.As(err, &setErr) {
 		reason := configsv1.ReasonApplyFailed

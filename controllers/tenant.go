@@ -59,12 +59,29 @@ func (r *ConfigSyncReconciler) readInput(ctx context.Context, cs *configsv1.Conf
 		return transientErr(configsv1.ReasonAccessDenied, fmt.Errorf("%s %s %s: client for %s: %w", what, kind, key, user, err))
 	}
 	err = reader.Get(ctx, key, obj)
+	if refused := impersonationRefused(user, cs.Namespace, err); refused != nil {
+		return refused
+	}
 	if apierrors.IsForbidden(err) {
 		return configErr(configsv1.ReasonAccessDenied, fmt.Errorf(
 			"%s %s %s: forbidden to %s, the identity this ConfigSync reads and applies as; it needs \"get\" on that %s",
 			what, kind, key, user, kind))
 	}
 	return err
+}
+
+// impersonationRefused is AccessDenied naming the missing binding when err
+// is the apiserver's refusal to let the manager impersonate user, a
+// ServiceAccount of namespace ns (the admin bound configsync-impersonate in some namespaces
+// only), nil otherwise. The refusal comes wrapped in per-object apply
+// errors, so it is recognised by the apiserver's words.
+func impersonationRefused(user, ns string, err error) error {
+	if err == nil || !strings.Contains(err.Error(), "cannot impersonate resource \"serviceaccounts\"") {
+		return nil
+	}
+	return configErr(configsv1.ReasonAccessDenied, fmt.Errorf(
+		"the operator may not impersonate %s, the identity this ConfigSync reads and applies as: bind ClusterRole configsync-impersonate to the operator's ServiceAccount with a RoleBinding in namespace %s (docs/security.md)",
+		user, ns))
 }
 
 // readerAs returns an uncached reader of the local cluster that
