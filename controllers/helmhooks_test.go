@@ -166,7 +166,7 @@ func TestHelmHooksRunInPhases(t *testing.T) {
 		before := writes(g)
 		for range 2 {
 			done := reconciles(g)
-			_, err := reconciler.TriggerPush(ctx, repos, nil)
+			_, err := reconciler.TriggerPush(ctx, "", repos, nil)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Eventually(func() float64 { return reconciles(g) }, timeout).Should(BeNumerically(">", done))
 		}

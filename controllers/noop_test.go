@@ -96,7 +96,7 @@ func TestNoOpResyncWritesNothingAndDriftIsCorrected(t *testing.T) {
 	// resourceVersion proves its status was not written.
 	rv := getConfigSync(g, ns, "app").ResourceVersion
 	done := reconciles(g)
-	_, err := reconciler.TriggerPush(ctx, repos, nil)
+	_, err := reconciler.TriggerPush(ctx, "", repos, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Eventually(func() float64 { return reconciles(g) }, timeout).Should(BeNumerically(">", done))
 	g.Consistently(func(g Gomega) {
@@ -108,7 +108,7 @@ func TestNoOpResyncWritesNothingAndDriftIsCorrected(t *testing.T) {
 		before := writeRequests(g, "configmaps") + writeRequests(g, "configsyncs") + dryRunRequests(g, "configmaps")
 		for range 3 {
 			done := reconciles(g)
-			n, err := reconciler.TriggerPush(ctx, repos, nil)
+			n, err := reconciler.TriggerPush(ctx, "", repos, nil)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(n).To(Equal(1))
 			g.Eventually(func() float64 { return reconciles(g) }, timeout).Should(BeNumerically(">", done))

@@ -15,16 +15,17 @@ import (
 	"github.com/configsync/configsync/source"
 )
 
-// TriggerPush reconciles now every ConfigSync that follows one of repos
+// TriggerPush reconciles now every ConfigSync (of namespace, or of every
+// namespace when it is empty) that follows one of repos
 // (normalised repository URLs) on one of branches. An empty branches list
 // matches every ConfigSync of the repository. A ConfigSync without a branch
 // follows the remote's HEAD, which any branch push may have moved, so it is
 // matched too: its reconcile costs one ref listing when nothing changed.
 // ConfigSyncs pinned to a commit SHA or suspended are left alone.
-func (r *ConfigSyncReconciler) TriggerPush(ctx context.Context, repos map[string]bool, branches []string) (int, error) {
+func (r *ConfigSyncReconciler) TriggerPush(ctx context.Context, namespace string, repos map[string]bool, branches []string) (int, error) {
 	at := time.Now() // the push was announced: refs listed from now on show it
 	list := &configsv1.ConfigSyncList{}
-	if err := r.Client.List(ctx, list); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(namespace)); err != nil {
 		return 0, fmt.Errorf("list ConfigSyncs: %w", err)
 	}
 	n := 0
@@ -47,6 +48,13 @@ func (r *ConfigSyncReconciler) TriggerPush(ctx context.Context, repos map[string
 		n++
 	}
 	return n, nil
+}
+
+// ServesNamespace says whether ns has ConfigSyncs this replica watches (a
+// read of its cache): only those namespaces have a webhook endpoint.
+func (r *ConfigSyncReconciler) ServesNamespace(ns string) bool {
+	list := &configsv1.ConfigSyncList{}
+	return r.Client.List(context.Background(), list, client.InNamespace(ns), client.Limit(1)) == nil && len(list.Items) > 0
 }
 
 // followedBranch tells which branch a push must move for git's commit to

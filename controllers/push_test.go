@@ -132,7 +132,7 @@ func TestAPushToAReplicaThatDoesNotLeadReachesTheLeader(t *testing.T) {
 	r.Client = k8s // its cache is not started either
 
 	sha := repo.Commit(t, map[string]string{"cm.yaml": configMap("pushed", "v1")}, "v1")
-	n, err := r.TriggerPush(ctx, map[string]bool{source.NormalizeURL(repo.URL): true}, []string{"main"})
+	n, err := r.TriggerPush(ctx, "", map[string]bool{source.NormalizeURL(repo.URL): true}, []string{"main"})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(n).To(Equal(1))
 	requested := getConfigSync(g, ns, "app").Annotations[configsv1.AnnotationReconcileRequestedAt]

@@ -58,7 +58,7 @@ func TestTheRequirementsExampleWorksAsWritten(t *testing.T) {
 
 	changed := strings.Replace(string(file), "log_level: info", "log_level: debug", 1)
 	second := repo.Commit(t, map[string]string{"config/app.yaml": changed}, "second")
-	n, err := reconciler.TriggerPush(ctx, map[string]bool{source.NormalizeURL(repo.URL): true}, []string{"main"})
+	n, err := reconciler.TriggerPush(ctx, "", map[string]bool{source.NormalizeURL(repo.URL): true}, []string{"main"})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(n).To(Equal(1), "a push to main reaches the ConfigSync whose revision is main")
 	g.Eventually(syncedAt(second, changed), timeout).Should(Succeed())

@@ -116,7 +116,7 @@ func TestALargeSetListsAThousandTargets(t *testing.T) {
 	before := getConfigSync(g, ns, "many")
 	rv := before.ResourceVersion
 	done := reconciles(g)
-	_, err := reconciler.TriggerPush(ctx, map[string]bool{source.NormalizeURL(repo.URL): true}, nil)
+	_, err := reconciler.TriggerPush(ctx, "", map[string]bool{source.NormalizeURL(repo.URL): true}, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Eventually(func() float64 { return reconciles(g) }, timeout).Should(BeNumerically(">", done))
 	g.Consistently(func(g Gomega) {

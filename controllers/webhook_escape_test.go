@@ -34,11 +34,15 @@ func TestWebhookEscapesTriggerNothing(t *testing.T) {
 	var triggered atomic.Int64
 	srv := httptest.NewServer(&receiver.Handler{
 		Secret: receiver.SecretFromCluster(k8s, client.ObjectKeyFromObject(secret)),
-		Trigger: func(ctx context.Context, repos map[string]bool, branches []string) (int, error) {
+		Trigger: func(ctx context.Context, namespace string, repos map[string]bool, branches []string) (int, error) {
 			triggered.Add(1)
-			return reconciler.TriggerPush(ctx, repos, branches)
+			return reconciler.TriggerPush(ctx, namespace, repos, branches)
 		},
-		Log: ctrl.Log.WithName("receiver"),
+		NamespaceSecret: func(namespace string) receiver.SecretFunc {
+			return receiver.SecretFromCluster(k8s, client.ObjectKey{Namespace: namespace, Name: receiver.NamespaceSecretName})
+		},
+		Serves: reconciler.ServesNamespace,
+		Log:    ctrl.Log.WithName("receiver"),
 	})
 	t.Cleanup(srv.Close)
 	server := testgit.Start(t)
@@ -48,6 +52,15 @@ func TestWebhookEscapesTriggerNothing(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(getConfigSync(g, ns, "hooked").Status.SourceRevision).NotTo(BeEmpty())
 	}, timeout).Should(Succeed())
+
+	// The namespace's own endpoint has its own token; a tenant of another
+	// namespace holds one for its namespace.
+	tenantToken, otherToken := []byte("tenant-token-"+ns), []byte("other-tenant-token-"+ns)
+	other := newNamespace(t)
+	for namespace, token := range map[string][]byte{ns: tenantToken, other: otherToken} {
+		g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: receiver.NamespaceSecretName},
+			Data: map[string][]byte{receiver.SecretKey: token}})).To(Succeed())
+	}
 
 	github := receiver.Fixtures[0]
 	signed := func(t *testing.T, f receiver.Fixture, key []byte) *http.Request {
@@ -66,6 +79,11 @@ func TestWebhookEscapesTriggerNothing(t *testing.T) {
 	genuine.Header.Set("X-GitHub-Delivery", "delivery-"+ns)
 	g.Expect(send(t, genuine)).To(Equal(http.StatusOK))
 	g.Expect(triggered.Load()).To(Equal(int64(1)))
+	// And the namespace's own token on its own endpoint.
+	own := signed(t, github, tenantToken)
+	own.URL.Path += "/" + ns
+	g.Expect(send(t, own)).To(Equal(http.StatusOK))
+	g.Expect(triggered.Load()).To(Equal(int64(2)))
 
 	for _, tc := range []struct {
 		name string
@@ -94,6 +112,19 @@ func TestWebhookEscapesTriggerNothing(t *testing.T) {
 			req.Header.Set("X-GitHub-Delivery", "delivery-"+ns)
 			return req
 		}, http.StatusAccepted},
+		{"another tenant's webhook token on this namespace's endpoint", func(t *testing.T) *http.Request {
+			req := signed(t, github, otherToken)
+			req.URL.Path += "/" + ns
+			return req
+		}, http.StatusUnauthorized},
+		{"a tenant's webhook token on the cluster's endpoint", func(t *testing.T) *http.Request {
+			return signed(t, github, otherToken)
+		}, http.StatusUnauthorized},
+		{"the cluster's webhook token on a namespace endpoint with no ConfigSync", func(t *testing.T) *http.Request {
+			req := signed(t, github, token)
+			req.URL.Path += "/" + other
+			return req
+		}, http.StatusNotFound},
 		{"webhook body over the size limit", func(t *testing.T) *http.Request {
 			req := signed(t, github, token)
 			big := strings.Repeat(" ", receiver.DefaultMaxBodyBytes+1)

@@ -3,6 +3,7 @@ package receiver
 import (
 	"container/list"
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,31 +33,41 @@ type secretCache struct {
 	onError func(error)
 
 	mu      sync.Mutex
-	token   []byte
+	tokens  map[string][]byte
 	err     error
 	fetched time.Time
 }
 
-func (c *secretCache) get(ctx context.Context) ([]byte, error) {
+func (c *secretCache) get(ctx context.Context) (map[string][]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	if !c.fetched.IsZero() && now.Sub(c.fetched) < c.ttl {
-		return c.token, c.err
+		return c.tokens, c.err
 	}
 	// One caller's cancellation must not leave a cached error for everyone,
 	// so the read has its own deadline instead of the request's.
 	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), secretReadTimeout)
 	defer cancel()
-	token, err := c.read(readCtx)
-	if err == nil && len(token) == 0 {
+	tokens, err := c.read(readCtx)
+	if err == nil && !hasToken(tokens) {
 		err = errEmptyToken
 	}
-	c.token, c.err, c.fetched = token, err, now
+	c.tokens, c.err, c.fetched = tokens, err, now
 	if err != nil && c.onError != nil {
 		c.onError(err) // once per TTL, not once per request
 	}
-	return token, err
+	return tokens, err
+}
+
+// hasToken says whether data holds a token for some provider.
+func hasToken(data map[string][]byte) bool {
+	for k, v := range data {
+		if len(v) > 0 && (k == SecretKey || strings.HasPrefix(k, SecretKey+".")) {
+			return true
+		}
+	}
+	return false
 }
 
 // deliveries remembers recent delivery IDs: a bounded LRU whose entries

@@ -161,7 +161,7 @@ func TestReplayedDeliveriesTriggerNothing(t *testing.T) {
 			clk := &clock{t: time.Unix(1_700_000_000, 0)}
 			rec := &recorder{}
 			srv := httptest.NewServer(&Handler{
-				Secret:  func(context.Context) ([]byte, error) { return secret, nil },
+				Secret:  tokens(secret),
 				Trigger: rec.trigger,
 				Log:     logr.Discard(),
 				Now:     clk.now,
@@ -223,8 +223,8 @@ func TestFailedTriggerCanBeRetried(t *testing.T) {
 	fail.Store(true)
 	var triggered atomic.Int64
 	srv := httptest.NewServer(&Handler{
-		Secret: func(context.Context) ([]byte, error) { return secret, nil },
-		Trigger: func(context.Context, map[string]bool, []string) (int, error) {
+		Secret: tokens(secret),
+		Trigger: func(context.Context, string, map[string]bool, []string) (int, error) {
 			if fail.Load() {
 				return 0, fmt.Errorf("apiserver down")
 			}

@@ -1,7 +1,11 @@
 // Package receiver turns Git hosts' push webhooks into immediate reconciles.
-// One endpoint serves the whole cluster: POST /hooks/<provider>. A push is
-// matched to ConfigSyncs by repository URL (normalised) and branch, so no
-// ConfigSync needs its own webhook URL.
+// One endpoint serves the whole cluster: POST /hooks/<provider>, signed with
+// the cluster's token. A push is matched to ConfigSyncs by repository URL
+// (normalised) and branch, so no ConfigSync needs its own webhook URL. Each
+// namespace may have its own endpoint too, POST /hooks/<provider>/<namespace>,
+// signed with the token of the namespace's Secret NamespaceSecretName, which
+// triggers only that namespace's ConfigSyncs: a tenant holds a token that
+// moves nothing of another tenant's.
 package receiver
 
 import (
@@ -25,15 +29,17 @@ import (
 // DefaultMaxBodyBytes bounds a webhook's body.
 const DefaultMaxBodyBytes = 1 << 20
 
-// Trigger reconciles every ConfigSync whose repository is one of the
-// normalised repos and whose branch is one of branches (an empty branches
-// list matches any branch). It returns how many it triggered.
-type Trigger func(ctx context.Context, repos map[string]bool, branches []string) (int, error)
+// Trigger reconciles every ConfigSync (of namespace, unless it is empty)
+// whose repository is one of the normalised repos and whose branch is one
+// of branches (an empty branches list matches any branch). It returns how
+// many it triggered.
+type Trigger func(ctx context.Context, namespace string, repos map[string]bool, branches []string) (int, error)
 
-// SecretFunc returns the shared secret. The Handler keeps what it returns
-// for SecretTTL, so that a rotated Secret takes effect without a restart and
-// unauthenticated requests cost no read each.
-type SecretFunc func(ctx context.Context) ([]byte, error)
+// SecretFunc returns the data of a receiver's Secret: its tokens (see
+// SecretKey). The Handler keeps what it returns for SecretTTL, so that a
+// rotated Secret takes effect without a restart and unauthenticated
+// requests cost no read each.
+type SecretFunc func(ctx context.Context) (map[string][]byte, error)
 
 var errEmptyToken = errors.New("the webhook token is empty")
 
@@ -50,8 +56,16 @@ func init() {
 
 // Handler serves POST /hooks/<provider>.
 type Handler struct {
-	Secret       SecretFunc
-	Trigger      Trigger
+	// Secret reads the cluster endpoint's tokens.
+	Secret  SecretFunc
+	Trigger Trigger
+	// NamespaceSecret reads the tokens of a namespace's endpoint; nil
+	// serves no namespace endpoint.
+	NamespaceSecret func(namespace string) SecretFunc
+	// Serves says whether a namespace has ConfigSyncs. The receiver reads
+	// no Secret of a namespace that has none, so that requests naming
+	// made-up namespaces cost no apiserver read.
+	Serves       func(namespace string) bool
 	MaxBodyBytes int64
 	Log          logr.Logger
 	// SecretTTL is how long a read token is used; zero means DefaultSecretTTL.
@@ -66,7 +80,13 @@ type Handler struct {
 	once  sync.Once
 	cache *secretCache
 	seen  *deliveries
+
+	mu       sync.Mutex
+	nsCaches map[string]*secretCache
 }
+
+// maxNamespaceCaches bounds the namespaces whose tokens are kept at once.
+const maxNamespaceCaches = 10000
 
 func (h *Handler) init() {
 	h.once.Do(func() {
@@ -78,9 +98,7 @@ func (h *Handler) init() {
 		if ttl <= 0 {
 			ttl = DefaultSecretTTL
 		}
-		h.cache = &secretCache{read: h.Secret, ttl: ttl, now: now, onError: func(err error) {
-			h.Log.Error(err, "webhook secret unavailable")
-		}}
+		h.cache = h.newCache(h.Secret, ttl, now, "")
 		dttl, max := h.DeliveryTTL, h.MaxDeliveries
 		if dttl <= 0 {
 			dttl = DefaultDeliveryTTL
@@ -90,6 +108,47 @@ func (h *Handler) init() {
 		}
 		h.seen = newDeliveries(dttl, max, now)
 	})
+}
+
+func (h *Handler) newCache(read SecretFunc, ttl time.Duration, now func() time.Time, namespace string) *secretCache {
+	return &secretCache{read: read, ttl: ttl, now: now, onError: func(err error) {
+		h.Log.Error(err, "webhook secret unavailable", "namespace", namespace)
+	}}
+}
+
+// cacheFor is the token cache of endpoint namespace ("": the cluster's), or
+// nil when there is no such endpoint.
+func (h *Handler) cacheFor(namespace string) *secretCache {
+	if namespace == "" {
+		return h.cache
+	}
+	if h.NamespaceSecret == nil || h.Serves == nil || !validNamespace(namespace) || !h.Serves(namespace) {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.nsCaches[namespace]; ok {
+		return c
+	}
+	if h.nsCaches == nil || len(h.nsCaches) >= maxNamespaceCaches {
+		h.nsCaches = map[string]*secretCache{}
+	}
+	c := h.newCache(h.NamespaceSecret(namespace), h.cache.ttl, h.cache.now, namespace)
+	h.nsCaches[namespace] = c
+	return c
+}
+
+// validNamespace says whether ns can be a namespace's name (a DNS label).
+func validNamespace(ns string) bool {
+	if len(ns) > 63 {
+		return false
+	}
+	for _, c := range ns {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 type response struct {
@@ -103,10 +162,16 @@ type response struct {
 // without triggering.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
-	name, ok := strings.CutPrefix(r.URL.Path, "/hooks/")
+	endpoint, ok := strings.CutPrefix(r.URL.Path, "/hooks/")
+	name, namespace, _ := strings.Cut(endpoint, "/")
 	p, known := providers[name]
 	if !ok || !known {
 		http.Error(w, "unknown provider", http.StatusNotFound)
+		return
+	}
+	cache := h.cacheFor(namespace)
+	if cache == nil {
+		http.Error(w, "no webhook endpoint for this namespace", http.StatusNotFound)
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -130,20 +195,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read body", http.StatusBadRequest)
 		return
 	}
-	secret, err := h.cache.get(r.Context())
+	tokens, err := cache.get(r.Context())
 	if err != nil {
 		Requests.WithLabelValues(name, "unavailable").Inc()
 		http.Error(w, "receiver not configured", http.StatusServiceUnavailable)
 		return
 	}
-	if !p.verify(r.Header, body, secret) {
+	secret := tokenFor(tokens, name)
+	if len(secret) == 0 || !p.verify(r.Header, body, secret) {
 		// No log line: a flood of forged requests would flood the logs.
 		Requests.WithLabelValues(name, "unauthorized").Inc()
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
 	id := deliveryID(r.Header)
-	if id != "" && !h.seen.add(name+"/"+id) {
+	if id != "" {
+		id = name + "/" + namespace + "/" + id
+	}
+	if id != "" && !h.seen.add(id) {
 		Requests.WithLabelValues(name, "replayed").Inc()
 		writeJSON(w, http.StatusAccepted, response{Message: "ignored: delivery already received"})
 		return
@@ -170,18 +239,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed payload: no usable repository URL", http.StatusBadRequest)
 		return
 	}
-	n, err := h.Trigger(r.Context(), repos, push.Branches)
+	n, err := h.Trigger(r.Context(), namespace, repos, push.Branches)
 	if err != nil {
 		if id != "" {
-			h.seen.forget(name + "/" + id) // the provider's retry must work
+			h.seen.forget(id) // the provider's retry must work
 		}
 		Requests.WithLabelValues(name, "failed").Inc()
-		h.Log.Error(err, "trigger reconciles", "provider", name)
+		h.Log.Error(err, "trigger reconciles", "provider", name, "namespace", namespace)
 		http.Error(w, "could not trigger", http.StatusInternalServerError)
 		return
 	}
 	Requests.WithLabelValues(name, "triggered").Inc()
-	h.Log.Info("push received", "provider", name, "branches", push.Branches, "triggered", n)
+	h.Log.Info("push received", "provider", name, "namespace", namespace, "branches", push.Branches, "triggered", n)
 	writeJSON(w, http.StatusOK, response{Triggered: n})
 }
 

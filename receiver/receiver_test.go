@@ -18,8 +18,14 @@ const fixtures = "../testdata/webhooks"
 var secret = []byte("s3cr3t-webhook-token")
 
 type call struct {
-	repos    map[string]bool
-	branches []string
+	namespace string
+	repos     map[string]bool
+	branches  []string
+}
+
+// tokens is a SecretFunc whose Secret holds token for every provider.
+func tokens(token []byte) SecretFunc {
+	return func(context.Context) (map[string][]byte, error) { return map[string][]byte{SecretKey: token}, nil }
 }
 
 type recorder struct {
@@ -27,10 +33,10 @@ type recorder struct {
 	calls []call
 }
 
-func (r *recorder) trigger(_ context.Context, repos map[string]bool, branches []string) (int, error) {
+func (r *recorder) trigger(_ context.Context, namespace string, repos map[string]bool, branches []string) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.calls = append(r.calls, call{repos, branches})
+	r.calls = append(r.calls, call{namespace, repos, branches})
 	return 1, nil
 }
 
@@ -38,7 +44,7 @@ func serve(t *testing.T) (*httptest.Server, *recorder) {
 	t.Helper()
 	rec := &recorder{}
 	h := &Handler{
-		Secret:  func(context.Context) ([]byte, error) { return secret, nil },
+		Secret:  tokens(secret),
 		Trigger: rec.trigger,
 		Log:     logr.Discard(),
 	}

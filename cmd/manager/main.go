@@ -172,8 +172,14 @@ func addReceiver(mgr ctrl.Manager, c config, r *controllers.ConfigSyncReconciler
 		return fmt.Errorf("--webhook-secret %q: want namespace/name", c.webhookSecret)
 	}
 	handler := &receiver.Handler{
-		Secret:       receiver.SecretFromCluster(mgr.GetAPIReader(), client.ObjectKey{Namespace: ns, Name: name}),
-		Trigger:      r.TriggerPush,
+		Secret:  receiver.SecretFromCluster(mgr.GetAPIReader(), client.ObjectKey{Namespace: ns, Name: name}),
+		Trigger: r.TriggerPush,
+		// Each namespace with ConfigSyncs may have an endpoint of its own,
+		// signed with its own token (docs/operations.md).
+		NamespaceSecret: func(namespace string) receiver.SecretFunc {
+			return receiver.SecretFromCluster(mgr.GetAPIReader(), client.ObjectKey{Namespace: namespace, Name: receiver.NamespaceSecretName})
+		},
+		Serves:       r.ServesNamespace,
 		MaxBodyBytes: c.webhookMaxBody,
 		Log:          ctrl.Log.WithName("receiver"),
 	}
