@@ -57,7 +57,7 @@ func TestImpersonationCanBeHeldToTenantNamespaces(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		ready := apimeta.FindStatusCondition(getConfigSync(g, other, "app").Status.Conditions, configsv1.ConditionReady)
 		g.Expect(ready).NotTo(BeNil())
-		g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied))
+		g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied), ready.Message)
 		g.Expect(ready.Message).To(ContainSubstring("may not impersonate system:serviceaccount:" + other + ":deployer"))
 		g.Expect(ready.Message).To(ContainSubstring("configsync-impersonate"))
 	}, timeout).Should(Succeed())
