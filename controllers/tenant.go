@@ -76,7 +76,10 @@ func (r *ConfigSyncReconciler) readInput(ctx context.Context, cs *configsv1.Conf
 // only), nil otherwise. The refusal comes wrapped in per-object apply
 // errors, so it is recognised by the apiserver's words.
 func impersonationRefused(user, ns string, err error) error {
-	if err == nil || !strings.Contains(err.Error(), "cannot impersonate resource \"serviceaccounts\"") {
+	// "cannot impersonate resource \"serviceaccounts\"", or with constrained
+	// impersonation (KEP-5284, as this suite's apiserver answers) "cannot
+	// impersonate-on:serviceaccount:<verb>".
+	if err == nil || !strings.Contains(err.Error(), " cannot impersonate") {
 		return nil
 	}
 	return configErr(configsv1.ReasonAccessDenied, fmt.Errorf(
