@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/renderers"
 )
 
@@ -29,26 +31,33 @@ func ServeIfChild() {
 }
 
 func serve(in io.Reader, out io.Writer) int {
-	var req request
-	if err := gob.NewDecoder(bufio.NewReader(in)).Decode(&req); err != nil {
+	dec := gob.NewDecoder(bufio.NewReader(in))
+	var req requestHeader
+	if err := dec.Decode(&req); err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox: read the render request: %v\n", err)
 		return 2
 	}
+	// Limits first: the input tree counts against them.
 	if err := limit(req); err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
 		return 2
 	}
-	renderers.StepTimeout = req.StepTimeout
-	tree, err := renderers.Run(context.Background(), req.Steps, req.Inputs, req.Tree)
-	resp := response{Tree: tree}
+	tree, err := readFiles(dec, req.Files, filetree.DefaultLimits)
 	if err != nil {
-		resp.Tree, resp.Err = nil, err.Error()
+		fmt.Fprintf(os.Stderr, "sandbox: read the render request: %v\n", err)
+		return 2
+	}
+	renderers.StepTimeout = req.StepTimeout
+	tree, err = renderers.Run(context.Background(), req.Steps, req.Inputs, tree)
+	var h answerHeader
+	if err != nil {
+		tree, h.Err = nil, err.Error()
 		var se *renderers.StepError
 		if errors.As(err, &se) {
-			resp.Step, resp.StepKind, resp.Err = se.Index, se.Kind, se.Err.Error()
+			h.Step, h.StepKind, h.Err = se.Index, se.Kind, se.Err.Error()
 		}
 	}
-	if err := gob.NewEncoder(out).Encode(&resp); err != nil {
+	if err := writeAnswer(out, h, tree); err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox: write the render's answer: %v\n", err)
 		return 2
 	}
@@ -56,8 +65,8 @@ func serve(in io.Reader, out io.Writer) int {
 	return 0
 }
 
-// limit caps what the rest of this process may map and compute. The
-// request is already in memory, so the cap counts only the render's work.
+// limit caps what the rest of this process may map and compute: reading
+// the input tree, the render, and writing the answer.
 //
 // Two caps: a watchdog ends the render when the Go runtime has mapped the
 // limit, with a clear message; the kernel's RLIMIT_DATA, some headroom
@@ -65,7 +74,7 @@ func serve(in io.Reader, out io.Writer) int {
 // runtime then says "out of memory"). The kernel's cap alone is not enough:
 // when it is reached by many small allocations, the runtime can fail in
 // its collector with a SIGSEGV that says nothing of memory.
-func limit(req request) error {
+func limit(req requestHeader) error {
 	// When the pod nears its memory limit, the kernel kills a render before
 	// the manager (a process may always raise its own score).
 	if err := os.WriteFile("/proc/self/oom_score_adj", []byte("1000"), 0); err != nil {
@@ -83,14 +92,26 @@ func limit(req request) error {
 	base := runtimeMapped()
 	// The collector works harder as the render nears the cap, so a render
 	// that fits does not fail for want of a collection.
-	debug.SetMemoryLimit(int64(base + mem*4/5))
+	debug.SetMemoryLimit(int64(base + mem*19/20))
 	go watchMemory(base, mem)
+	// The kernel signals SIGXCPU at the soft CPU limit, which the Go
+	// runtime ignores unless asked; SIGKILL follows at the hard one.
+	xcpu := make(chan os.Signal, 1)
+	signal.Notify(xcpu, syscall.SIGXCPU)
+	go func() {
+		<-xcpu
+		fmt.Fprintln(os.Stderr, "sandbox: "+cpuLimitMessage)
+		os.Exit(4)
+	}()
 	cpu := uint64(len(req.Steps))*uint64(req.StepTimeout.Seconds()) + 5
 	if err := syscall.Setrlimit(syscall.RLIMIT_CPU, &syscall.Rlimit{Cur: cpu, Max: cpu + 5}); err != nil {
 		return fmt.Errorf("limit CPU time: %w", err)
 	}
 	return nil
 }
+
+// cpuLimitMessage is what a child says when it used up its CPU time.
+const cpuLimitMessage = "the render used up its CPU time"
 
 // watchMemory ends the process once the runtime has mapped limit bytes
 // more than base. Growing by the headroom above the limit within one tick

@@ -23,20 +23,23 @@ func TestEveryInputCrossesIntoTheSandbox(t *testing.T) {
 	fill(reflect.ValueOf(&in).Elem(), 0)
 	var step configsv1.RenderStep
 	fill(reflect.ValueOf(&step).Elem(), 0)
-	req := request{
-		Steps: []configsv1.RenderStep{step}, Inputs: in,
-		Tree: filetree.Tree{"a.yaml": []byte("a: 1\n")}, StepTimeout: time.Second, MemoryLimit: 1,
-	}
+	req := requestHeader{Steps: []configsv1.RenderStep{step}, Inputs: in, StepTimeout: time.Second, MemoryLimit: 1, Files: 1}
+	tree := filetree.Tree{"a.yaml": []byte("a: 1\n")}
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&req); err != nil {
+	if err := writeRequest(&buf, req, tree); err != nil {
 		t.Fatalf("encode: %v", err)
 	}
-	var got request
-	if err := gob.NewDecoder(&buf).Decode(&got); err != nil {
+	dec := gob.NewDecoder(&buf)
+	var got requestHeader
+	if err := dec.Decode(&got); err != nil {
 		t.Fatalf("decode: %v", err)
 	}
 	if diff := cmp.Diff(req, got); diff != "" {
 		t.Errorf("the child would see other inputs (-manager +child):\n%s", diff)
+	}
+	gotTree, err := readFiles(dec, got.Files, filetree.DefaultLimits)
+	if err != nil || !cmp.Equal(tree, gotTree) {
+		t.Errorf("the child would read the tree %v (%v), want %v", gotTree, err, tree)
 	}
 }
 

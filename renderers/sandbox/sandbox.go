@@ -20,7 +20,6 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -36,7 +35,7 @@ import (
 const envChild = "CONFIGSYNC_RENDER_SANDBOX"
 
 // DefaultMemoryLimit is what one render may allocate beyond the child's
-// start and its input. A chart rendering 5,000 objects (5 MiB of YAML)
+// start, its input included. A chart rendering 5,000 objects (5 MiB of YAML)
 // fits in a quarter of it, and four renders at once (--concurrent) beside the
 // manager stay inside the Deployment's 1.5 GiB limit.
 const DefaultMemoryLimit = 256 << 20
@@ -51,7 +50,8 @@ type Runner struct {
 	// thing in main (or TestMain). Empty means os.Executable().
 	Executable string
 	// MemoryLimit bounds the memory a render may map beyond what the child
-	// holds once it has read its request; 0 means DefaultMemoryLimit.
+	// holds when it starts, its input tree included; 0 means
+	// DefaultMemoryLimit.
 	MemoryLimit int64
 	// StepTimeout bounds each step; 0 means renderers.StepTimeout.
 	StepTimeout time.Duration
@@ -59,24 +59,6 @@ type Runner struct {
 	// cloud KMS needs it (the ambient cloud credentials); otherwise the
 	// child starts with nothing but the sandbox marker.
 	PassEnvironment bool
-}
-
-// request is what the child reads from its stdin.
-type request struct {
-	Steps       []configsv1.RenderStep
-	Inputs      renderers.Inputs
-	Tree        filetree.Tree
-	StepTimeout time.Duration
-	MemoryLimit int64
-}
-
-// response is what the child writes to its stdout.
-type response struct {
-	Tree filetree.Tree
-	// Step is set when a step failed (1-based, as renderers.StepError).
-	Step     int
-	StepKind string
-	Err      string
 }
 
 func init() {
@@ -87,32 +69,28 @@ func init() {
 
 // Run renders tree through steps in a child process, as renderers.Run does
 // in this one. A step's error comes back as a *renderers.StepError with its
-// message; a render over the memory limit fails with ErrMemoryLimit and one
-// past its deadline with context.DeadlineExceeded.
+// message; a render over the memory limit fails with ErrMemoryLimit, one
+// past its deadline with context.DeadlineExceeded, and an answer over the
+// tree limits with filetree.ErrTooLarge.
 func (r *Runner) Run(ctx context.Context, steps []configsv1.RenderStep, in renderers.Inputs, tree filetree.Tree) (filetree.Tree, error) {
 	if len(steps) == 0 {
 		return tree, nil // nothing to isolate
 	}
-	var body bytes.Buffer
-	req := request{Steps: steps, Inputs: in, Tree: tree, StepTimeout: r.stepTimeout(), MemoryLimit: r.memoryLimit()}
-	if err := gob.NewEncoder(&body).Encode(&req); err != nil {
-		return nil, fmt.Errorf("sandbox: encode the render request: %w", err)
-	}
+	req := requestHeader{Steps: steps, Inputs: in, StepTimeout: r.stepTimeout(), MemoryLimit: r.memoryLimit(), Files: len(tree)}
 	// Each step stops itself at its timeout and the child exits with it;
 	// the deadline here catches a child that cannot even do that (a
 	// garbage collector thrashing at the memory limit).
 	deadline := time.Duration(len(steps))*req.StepTimeout + 10*time.Second
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	out, stderr, err := r.start(ctx, &body, len(steps))
-	if err != nil {
-		return nil, childError(ctx, deadline, stderr, req.MemoryLimit, err)
+	out, stderr, waitErr, readErr := r.exchange(ctx, req, tree)
+	switch {
+	case waitErr != nil || ctx.Err() != nil:
+		return nil, childError(ctx, deadline, stderr, req.MemoryLimit, waitErr)
+	case readErr != nil:
+		return nil, fmt.Errorf("sandbox: read the render's answer: %w", readErr)
 	}
-	var resp response
-	if err := gob.NewDecoder(bytes.NewReader(out)).Decode(&resp); err != nil {
-		return nil, fmt.Errorf("sandbox: read the render's answer: %w", err)
-	}
-	return resp.result()
+	return out.result()
 }
 
 func (r *Runner) stepTimeout() time.Duration {
@@ -129,12 +107,15 @@ func (r *Runner) memoryLimit() int64 {
 	return DefaultMemoryLimit
 }
 
-// start runs the child with body on its stdin and returns its stdout.
-func (r *Runner) start(ctx context.Context, body io.Reader, steps int) (stdout []byte, stderr string, err error) {
+// exchange runs the child, streams the request to it file by file while
+// it reads the answer the same way, and waits for it to end. Neither side
+// holds a second copy of a whole tree.
+func (r *Runner) exchange(ctx context.Context, req requestHeader, tree filetree.Tree) (out *answer, stderr string, waitErr, readErr error) {
 	exe := r.Executable
 	if exe == "" {
+		var err error
 		if exe, err = os.Executable(); err != nil {
-			return nil, "", fmt.Errorf("sandbox: find the operator's binary: %w", err)
+			return nil, "", fmt.Errorf("sandbox: find the operator's binary: %w", err), nil
 		}
 	}
 	cmd := exec.Command(exe)
@@ -142,16 +123,20 @@ func (r *Runner) start(ctx context.Context, body io.Reader, steps int) (stdout [
 	if r.PassEnvironment {
 		cmd.Env = append(os.Environ(), cmd.Env...)
 	}
-	cmd.Stdin = body
-	var out bytes.Buffer
 	errs := &headBuffer{max: 16 << 10}
-	cmd.Stdout, cmd.Stderr = &out, errs
-	// The child dies with the manager, and a killed child's pipes close
-	// at once even if it started something.
+	cmd.Stderr = errs
+	// The child dies with the manager.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, "", fmt.Errorf("sandbox: %w", err), nil
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", fmt.Errorf("sandbox: %w", err), nil
+	}
 	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("sandbox: start the render process: %w", err)
+		return nil, "", fmt.Errorf("sandbox: start the render process: %w", err), nil
 	}
 	// Not exec.CommandContext: its watcher may outlive Wait, and nothing
 	// of a render may outlive Run.
@@ -164,10 +149,22 @@ func (r *Runner) start(ctx context.Context, body io.Reader, steps int) (stdout [
 		case <-exited:
 		}
 	}()
-	err = cmd.Wait()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		// A child that dies early closes the pipe: its exit says why.
+		_ = writeRequest(stdin, req, tree)
+		_ = stdin.Close()
+	}()
+	out, readErr = readAnswer(stdout, filetree.DefaultLimits)
+	if readErr != nil {
+		_ = cmd.Process.Kill() // an answer that cannot be read is not waited for
+	}
+	<-written
+	waitErr = cmd.Wait()
 	close(exited)
 	<-watched
-	return out.Bytes(), errs.String(), err
+	return out, errs.String(), waitErr, readErr
 }
 
 // childError says why a child ended without an answer.
@@ -177,8 +174,8 @@ func childError(ctx context.Context, deadline time.Duration, stderr string, limi
 		return fmt.Errorf("sandbox: killed after %s: %w", deadline, ctx.Err())
 	case strings.Contains(stderr, "out of memory") || strings.Contains(stderr, "cannot allocate memory"):
 		return fmt.Errorf("%w (%d MiB): stopped", ErrMemoryLimit, limit>>20)
-	case strings.Contains(stderr, "signal: CPU time limit exceeded"), isSignal(err, syscall.SIGXCPU):
-		return fmt.Errorf("sandbox: the render used up its CPU time: %w", context.DeadlineExceeded)
+	case strings.Contains(stderr, cpuLimitMessage), isSignal(err, syscall.SIGXCPU):
+		return fmt.Errorf("sandbox: %s: %w", cpuLimitMessage, context.DeadlineExceeded)
 	}
 	return fmt.Errorf("sandbox: the render process failed: %v: %s", err, firstLine(stderr))
 }
@@ -202,16 +199,6 @@ func firstLine(s string) string {
 		s = s[:max] + "..."
 	}
 	return s
-}
-
-func (r *response) result() (filetree.Tree, error) {
-	switch {
-	case r.Err == "":
-		return r.Tree, nil
-	case r.Step > 0:
-		return nil, &renderers.StepError{Index: r.Step, Kind: r.StepKind, Err: errors.New(r.Err)}
-	}
-	return nil, errors.New(r.Err)
 }
 
 // headBuffer keeps the first max bytes written: a Go runtime's fatal error

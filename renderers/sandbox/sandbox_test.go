@@ -1,8 +1,10 @@
 package sandbox_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -235,4 +237,46 @@ func waitForChild(t *testing.T) {
 	for len(children(t)) == 0 {
 		runtime.Gosched()
 	}
+}
+
+// The input tree counts against the limit: a repository that inflates to
+// more than the limit (Git stores one blob once, however many paths name
+// it) fails clearly instead of growing a child past the pod's memory.
+func TestABigInputCountsAgainstTheLimit(t *testing.T) {
+	tree := bigTree(96, 1<<20)
+	tree["main.jsonnet"] = []byte(`{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cm" } }`)
+	steps := []configsv1.RenderStep{{Jsonnet: &configsv1.JsonnetStep{Entrypoint: "main.jsonnet"}}}
+	_, err := (&sandbox.Runner{MemoryLimit: 64 << 20}).Run(context.Background(), steps, renderers.Inputs{}, tree)
+	if !errors.Is(err, sandbox.ErrMemoryLimit) {
+		t.Fatalf("error %v, want %v", err, sandbox.ErrMemoryLimit)
+	}
+}
+
+// Files stream across one by one, so a step that passes 48 MiB through
+// needs about 48 MiB of its limit, not several copies of it.
+func TestALargePassThroughStillRenders(t *testing.T) {
+	tree := bigTree(48, 1<<20)
+	steps := []configsv1.RenderStep{{Sops: &configsv1.SopsStep{}}}
+	got, err := (&sandbox.Runner{MemoryLimit: 80 << 20}).Run(context.Background(), steps, renderers.Inputs{}, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(tree) {
+		t.Fatalf("%d files came back, want %d", len(got), len(tree))
+	}
+	for name, data := range tree {
+		if !bytes.Equal(got[name], data) {
+			t.Errorf("%s came back changed", name)
+		}
+	}
+}
+
+// bigTree has n files of size bytes each.
+func bigTree(n, size int) filetree.Tree {
+	data := []byte(strings.Repeat("a", size))
+	tree := filetree.Tree{}
+	for i := range n {
+		tree[fmt.Sprintf("data/f%03d.txt", i)] = data
+	}
+	return tree
 }
