@@ -483,7 +483,9 @@ func (r *ConfigSyncReconciler) apply(ctx context.Context, run *syncRun) error {
 		SetLabels: map[string]string{configsv1.LabelName: run.cs.Name, configsv1.LabelNamespace: run.cs.Namespace},
 	})
 	run.changes = changes
-	if sa := r.serviceAccountOf(run.cs); sa != "" {
+	// Only this cluster's RBAC is ours to explain: another cluster's
+	// refusal (kubeConfigSecretRef) stays the apiserver's own words.
+	if sa := r.serviceAccountOf(run.cs); sa != "" && run.cs.Spec.KubeConfigSecretRef == nil {
 		if refused := impersonationRefused(serviceAccountUser(run.cs.Namespace, sa), run.cs.Namespace, err); refused != nil {
 			return refused
 		}

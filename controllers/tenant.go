@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -79,12 +80,27 @@ func impersonationRefused(user, ns string, err error) error {
 	// "cannot impersonate resource \"serviceaccounts\"", or with constrained
 	// impersonation (KEP-5284, as this suite's apiserver answers) "cannot
 	// impersonate-on:serviceaccount:<verb>".
-	if err == nil || !strings.Contains(err.Error(), " cannot impersonate") {
+	if !refusesImpersonation(err) {
 		return nil
 	}
 	return configErr(configsv1.ReasonAccessDenied, fmt.Errorf(
 		"the operator may not impersonate %s, the identity this ConfigSync reads and applies as: bind ClusterRole configsync-impersonate to the operator's ServiceAccount with a RoleBinding in namespace %s (docs/security.md)",
 		user, ns))
+}
+
+// refusesImpersonation says whether err, or a failure of an apply set,
+// is a 403 of this apiserver's saying the manager may not impersonate.
+func refusesImpersonation(err error) bool {
+	var set *apply.SetError
+	if errors.As(err, &set) {
+		for _, f := range set.Failures {
+			if refusesImpersonation(f.Err) {
+				return true
+			}
+		}
+		return false
+	}
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), " cannot impersonate")
 }
 
 // readerAs returns an uncached reader of the local cluster that
