@@ -124,7 +124,7 @@ func TestWebhookEscapesTriggerNothing(t *testing.T) {
 			req := signed(t, github, token)
 			req.URL.Path += "/" + other
 			return req
-		}, http.StatusNotFound},
+		}, http.StatusUnauthorized},
 		{"webhook body over the size limit", func(t *testing.T) *http.Request {
 			req := signed(t, github, token)
 			big := strings.Repeat(" ", receiver.DefaultMaxBodyBytes+1)

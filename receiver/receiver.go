@@ -77,16 +77,23 @@ type Handler struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	once  sync.Once
-	cache *secretCache
-	seen  *deliveries
+	once    sync.Once
+	cluster *endpoint
 
-	mu       sync.Mutex
-	nsCaches map[string]*secretCache
+	mu         sync.Mutex
+	namespaces map[string]*endpoint
 }
 
-// maxNamespaceCaches bounds the namespaces whose tokens are kept at once.
-const maxNamespaceCaches = 10000
+// endpoint is what the receiver keeps of one endpoint: its tokens, and the
+// delivery IDs it saw (one tenant's deliveries never push another
+// endpoint's out).
+type endpoint struct {
+	tokens *secretCache
+	seen   *deliveries
+}
+
+// maxNamespaces bounds the namespace endpoints kept at once.
+const maxNamespaces = 10000
 
 func (h *Handler) init() {
 	h.once.Do(func() {
@@ -98,44 +105,46 @@ func (h *Handler) init() {
 		if ttl <= 0 {
 			ttl = DefaultSecretTTL
 		}
-		h.cache = h.newCache(h.Secret, ttl, now, "")
-		dttl, max := h.DeliveryTTL, h.MaxDeliveries
-		if dttl <= 0 {
-			dttl = DefaultDeliveryTTL
+		if h.DeliveryTTL <= 0 {
+			h.DeliveryTTL = DefaultDeliveryTTL
 		}
-		if max <= 0 {
-			max = DefaultMaxDeliveries
+		if h.MaxDeliveries <= 0 {
+			h.MaxDeliveries = DefaultMaxDeliveries
 		}
-		h.seen = newDeliveries(dttl, max, now)
+		h.SecretTTL, h.Now = ttl, now
+		// The cluster's missing Secret is the admin's to fix: logged, once
+		// per TTL. A tenant's is not worth a log line an outsider can cause.
+		h.cluster = h.newEndpoint(h.Secret, func(err error) { h.Log.Error(err, "webhook secret unavailable") })
 	})
 }
 
-func (h *Handler) newCache(read SecretFunc, ttl time.Duration, now func() time.Time, namespace string) *secretCache {
-	return &secretCache{read: read, ttl: ttl, now: now, onError: func(err error) {
-		h.Log.Error(err, "webhook secret unavailable", "namespace", namespace)
-	}}
+func (h *Handler) newEndpoint(read SecretFunc, onError func(error)) *endpoint {
+	return &endpoint{
+		tokens: &secretCache{read: read, ttl: h.SecretTTL, now: h.Now, onError: onError},
+		seen:   newDeliveries(h.DeliveryTTL, h.MaxDeliveries, h.Now),
+	}
 }
 
-// cacheFor is the token cache of endpoint namespace ("": the cluster's), or
-// nil when there is no such endpoint.
-func (h *Handler) cacheFor(namespace string) *secretCache {
+// endpointFor is the endpoint of namespace ("": the cluster's), or nil
+// when there is no such endpoint.
+func (h *Handler) endpointFor(namespace string) *endpoint {
 	if namespace == "" {
-		return h.cache
+		return h.cluster
 	}
 	if h.NamespaceSecret == nil || h.Serves == nil || !validNamespace(namespace) || !h.Serves(namespace) {
 		return nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if c, ok := h.nsCaches[namespace]; ok {
-		return c
+	if e, ok := h.namespaces[namespace]; ok {
+		return e
 	}
-	if h.nsCaches == nil || len(h.nsCaches) >= maxNamespaceCaches {
-		h.nsCaches = map[string]*secretCache{}
+	if h.namespaces == nil || len(h.namespaces) >= maxNamespaces {
+		h.namespaces = map[string]*endpoint{}
 	}
-	c := h.newCache(h.NamespaceSecret(namespace), h.cache.ttl, h.cache.now, namespace)
-	h.nsCaches[namespace] = c
-	return c
+	e := h.newEndpoint(h.NamespaceSecret(namespace), nil)
+	h.namespaces[namespace] = e
+	return e
 }
 
 // validNamespace says whether ns can be a namespace's name (a DNS label).
@@ -169,16 +178,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown provider", http.StatusNotFound)
 		return
 	}
-	cache := h.cacheFor(namespace)
-	if cache == nil {
-		http.Error(w, "no webhook endpoint for this namespace", http.StatusNotFound)
-		return
-	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
 	}
+	ep := h.endpointFor(namespace)
 	limit := h.MaxBodyBytes
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
@@ -195,24 +200,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read body", http.StatusBadRequest)
 		return
 	}
-	tokens, err := cache.get(r.Context())
-	if err != nil {
-		Requests.WithLabelValues(name, "unavailable").Inc()
-		http.Error(w, "receiver not configured", http.StatusServiceUnavailable)
-		return
-	}
-	secret := tokenFor(tokens, name)
-	if len(secret) == 0 || !p.verify(r.Header, body, secret) {
-		// No log line: a flood of forged requests would flood the logs.
-		Requests.WithLabelValues(name, "unauthorized").Inc()
-		http.Error(w, "bad signature", http.StatusUnauthorized)
+	if !h.verify(r.Context(), ep, namespace, p, name, r.Header, body, w) {
 		return
 	}
 	id := deliveryID(r.Header)
 	if id != "" {
 		id = name + "/" + namespace + "/" + id
 	}
-	if id != "" && !h.seen.add(id) {
+	if id != "" && !ep.seen.add(id) {
 		Requests.WithLabelValues(name, "replayed").Inc()
 		writeJSON(w, http.StatusAccepted, response{Message: "ignored: delivery already received"})
 		return
@@ -242,7 +237,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n, err := h.Trigger(r.Context(), namespace, repos, push.Branches)
 	if err != nil {
 		if id != "" {
-			h.seen.forget(id) // the provider's retry must work
+			ep.seen.forget(id) // the provider's retry must work
 		}
 		Requests.WithLabelValues(name, "failed").Inc()
 		h.Log.Error(err, "trigger reconciles", "provider", name, "namespace", namespace)
@@ -252,6 +247,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	Requests.WithLabelValues(name, "triggered").Inc()
 	h.Log.Info("push received", "provider", name, "namespace", namespace, "branches", push.Branches, "triggered", n)
 	writeJSON(w, http.StatusOK, response{Triggered: n})
+}
+
+// verify checks the request's signature with ep's token, and answers it
+// when it fails. A namespace endpoint answers 401 alike when the namespace
+// has no ConfigSyncs, no Secret or another token, so that an outsider
+// learns nothing of which namespaces have what.
+func (h *Handler) verify(ctx context.Context, ep *endpoint, namespace string, p provider, name string, header http.Header, body []byte, w http.ResponseWriter) bool {
+	var tokens map[string][]byte
+	var err error
+	if ep != nil {
+		tokens, err = ep.tokens.get(ctx)
+	}
+	if namespace == "" && err != nil {
+		Requests.WithLabelValues(name, "unavailable").Inc()
+		http.Error(w, "receiver not configured", http.StatusServiceUnavailable)
+		return false
+	}
+	secret := tokenFor(tokens, name)
+	if ep == nil || err != nil || len(secret) == 0 || !p.verify(header, body, secret) {
+		// No log line: a flood of forged requests would flood the logs.
+		Requests.WithLabelValues(name, "unauthorized").Inc()
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return false
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
