@@ -206,6 +206,7 @@ func TestBrowser(t *testing.T) {
 		within(t, tab, chromedp.Navigate(detail), chromedp.Click(chromedp.CSS(`tr[data-revision="`+green+`"] a[href$="/history/`+green+`"]`)),
 			chromedp.WaitVisible(chromedp.ID("diff")))
 		pages[detail], pages[detail+"/history/"+green] = true, true
+		screenshot(t, tab, "history-diff.png")
 		diff := text(t, tab, "#diff")
 		for _, line := range []string{"-  color: blue", "+  color: green", "*** (before)", "*** (after)"} {
 			if !strings.Contains(diff, line) {

@@ -59,9 +59,10 @@ func changed(ev watch.Event) string {
 	return string(ev.Type)
 }
 
-// follow lists, then watches from the list's resourceVersion, so that only
-// changes after the page was rendered are sent; it returns when the watch
-// ends (the apiserver closes watches now and then) or fails.
+// follow lists, asks the page to refresh, then watches from the list's
+// resourceVersion, so that no change is lost between the page's render and
+// the watch; it returns when the watch ends (the apiserver closes watches
+// now and then) or fails.
 func (s *Server) follow(ctx context.Context, scope string, send func(watch.Event), ping func()) error {
 	opts, err := s.watchScope(ctx, scope)
 	if err != nil {
@@ -71,6 +72,10 @@ func (s *Server) follow(ctx context.Context, scope string, send func(watch.Event
 	if err := s.opts.Client.List(ctx, list, opts...); err != nil {
 		return err
 	}
+	// The page was rendered before this list: a change in between would be
+	// in neither, so the page refreshes once now, and the watch takes every
+	// change after the list.
+	send(watch.Event{Type: "RESYNC"})
 	raw := &metav1.ListOptions{ResourceVersion: list.ResourceVersion}
 	wi, err := s.opts.Client.Watch(ctx, &configsv1.ConfigSyncList{}, append(opts, &client.ListOptions{Raw: raw})...)
 	if err != nil {

@@ -201,7 +201,9 @@ type liveObject struct {
 
 type historyRow struct {
 	configsv1.HistoryEntry
-	Current bool
+	// Current marks the entry of the applied revision; Applied marks every
+	// entry of that revision, which rolling back to would not change.
+	Current, Applied bool
 }
 
 // maxInventoryShown bounds the objects read live for one page view: each
@@ -229,7 +231,7 @@ func (s *Server) detailOf(ctx context.Context, cs *configsv1.ConfigSync) detailD
 	for _, h := range cs.Status.History {
 		current := !marked && h.Revision == cs.Status.SourceRevision
 		marked = marked || current
-		d.History = append(d.History, historyRow{HistoryEntry: h, Current: current})
+		d.History = append(d.History, historyRow{HistoryEntry: h, Current: current, Applied: h.Revision == cs.Status.SourceRevision})
 	}
 	d.Inventory, d.More = s.liveInventory(ctx, cs.Status.Inventory)
 	d.Events, d.EventsErr = s.eventsOf(ctx, cs)
