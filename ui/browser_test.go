@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,15 +78,36 @@ func dump(tab context.Context) string {
 	return "page " + loc + ":\n" + html
 }
 
+// text reads an element's text in one evaluation: the live updates may
+// replace the element between a query and a read in two steps.
 func text(t *testing.T, tab context.Context, sel string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tab, timeout)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	expr := fmt.Sprintf(`(function () { const e = document.querySelector(%s); return e ? e.textContent.trim() || " " : null; })()`, strconv.Quote(sel))
+	s, err := chromedp.Run(ctx, chromedp.Poll[string](expr, chromedp.WithPollingTimeout(timeout)))
 	if err != nil {
-		t.Fatalf("text of %s: %v", sel, err)
+		t.Fatalf("text of %s: %v\n%s", sel, err, dump(tab))
 	}
-	return s
+	return strings.TrimSpace(s)
+}
+
+// click clicks the element sel with the mouse, querying it again when the
+// live updates replaced it before the click landed (the click is the last
+// step, so a failed attempt clicked nothing).
+func click(t *testing.T, tab context.Context, sel string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, timeout)
+	defer cancel()
+	for {
+		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)))
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil || !strings.Contains(err.Error(), "-32000") {
+			t.Fatalf("click %s: %v\n%s", sel, err, dump(tab))
+		}
+	}
 }
 
 func screenshot(t *testing.T, tab context.Context, name string) {
@@ -159,8 +181,10 @@ func TestBrowser(t *testing.T) {
 	pages := map[string]bool{} // every URL the test visits, for the Secret check
 
 	t.Run("the overview lists three ConfigSyncs in their true states", func(t *testing.T) {
-		within(t, tab, chromedp.Navigate(url))
-		pages[url] = true
+		// This namespace's: other tests' ConfigSyncs share the cluster.
+		overview := url + "?namespace=" + ns
+		within(t, tab, chromedp.Navigate(overview))
+		pages[url], pages[overview] = true, true
 		for name, state := range want {
 			row := fmt.Sprintf(`tr[data-configsync="%s/%s"]`, ns, name)
 			within(t, tab, chromedp.WaitVisible(chromedp.CSS(row+`[data-state="`+state+`"]`)))
@@ -176,12 +200,12 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("count of %s = %s, want %s", state, got, n)
 			}
 		}
-		within(t, tab, chromedp.Navigate(url+"?state=Stalled"))
+		within(t, tab, chromedp.Navigate(overview+"&state=Stalled"))
 		within(t, tab, chromedp.WaitVisible(chromedp.CSS(`tr[data-configsync="`+ns+`/broken"]`)))
 		if n, err := chromedp.Run(tab, chromedp.Evaluate[int](`document.querySelectorAll("tr[data-configsync]").length`)); err != nil || n != 1 {
 			t.Errorf("the Stalled filter shows %d rows (%v), want 1", n, err)
 		}
-		within(t, tab, chromedp.Navigate(url))
+		within(t, tab, chromedp.Navigate(overview))
 		screenshot(t, tab, "overview.png")
 	})
 
@@ -203,8 +227,9 @@ func TestBrowser(t *testing.T) {
 
 	detail := url + "cs/" + ns + "/web"
 	t.Run("the history diff shows the changed line, Secret values masked", func(t *testing.T) {
-		within(t, tab, chromedp.Navigate(detail), chromedp.Click(chromedp.CSS(`tr[data-revision="`+green+`"] a[href$="/history/`+green+`"]`)),
-			chromedp.WaitVisible(chromedp.ID("diff")))
+		within(t, tab, chromedp.Navigate(detail))
+		click(t, tab, `tr[data-revision="`+green+`"] a[href$="/history/`+green+`"]`)
+		within(t, tab, chromedp.WaitVisible(chromedp.ID("diff")))
 		pages[detail], pages[detail+"/history/"+green] = true, true
 		screenshot(t, tab, "history-diff.png")
 		diff := text(t, tab, "#diff")
@@ -216,10 +241,12 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("roll back, confirmed, ends RolledBack in the cluster and on the page", func(t *testing.T) {
-		within(t, tab, chromedp.Navigate(detail), chromedp.Click(chromedp.CSS(`tr[data-revision="`+blue+`"] a[data-action="rollback"]`)),
-			chromedp.WaitVisible(chromedp.ID("confirm")))
+		within(t, tab, chromedp.Navigate(detail))
+		click(t, tab, `tr[data-revision="`+blue+`"] a[data-action="rollback"]`)
+		within(t, tab, chromedp.WaitVisible(chromedp.ID("confirm")))
 		pages[detail+"/confirm/rollback?revision="+blue] = true
-		within(t, tab, chromedp.Click(chromedp.ID("confirm")), chromedp.WaitVisible(chromedp.ID("pinned")))
+		click(t, tab, "#confirm")
+		within(t, tab, chromedp.WaitVisible(chromedp.ID("pinned")))
 		ctx, cancel := context.WithTimeout(tab, timeout)
 		defer cancel()
 		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`((document.getElementById("ready-reason") || {}).textContent === "RolledBack") &&
@@ -240,8 +267,11 @@ func TestBrowser(t *testing.T) {
 		viewer := addViewer(t, ns)
 		viewerURL := startUI(t, viewer, ns)
 		within(t, tab, chromedp.Navigate(viewerURL), chromedp.WaitVisible(chromedp.CSS(`tr[data-configsync="`+ns+`/web"]`)))
-		within(t, tab, chromedp.Navigate(viewerURL+"cs/"+ns+"/web"), chromedp.Click(chromedp.ID("action-reconcile")),
-			chromedp.WaitVisible(chromedp.ID("confirm")), chromedp.Click(chromedp.ID("confirm")), chromedp.WaitVisible(chromedp.ID("action-error")))
+		within(t, tab, chromedp.Navigate(viewerURL+"cs/"+ns+"/web"))
+		click(t, tab, "#action-reconcile")
+		within(t, tab, chromedp.WaitVisible(chromedp.ID("confirm")))
+		click(t, tab, "#confirm")
+		within(t, tab, chromedp.WaitVisible(chromedp.ID("action-error")))
 		msg := text(t, tab, "#action-error")
 		for _, want := range []string{"forbidden", `cannot patch resource "configsyncs"`, "ui-viewer-" + ns} {
 			if !strings.Contains(msg, want) {

@@ -115,7 +115,7 @@ func (s *Server) list(ctx context.Context) (items []configsv1.ConfigSync, scope 
 // overviewData is the overview page.
 type overviewData struct {
 	Rows       []row
-	Total      int
+	Total      int // of the namespace and search shown, any state
 	Counts     []count
 	Namespaces []string
 	Filter     filter
@@ -145,13 +145,20 @@ func (f filter) matches(r row) bool {
 }
 
 func overviewOf(items []configsv1.ConfigSync, f filter) overviewData {
-	d := overviewData{Filter: f, Total: len(items)}
+	d := overviewData{Filter: f}
 	counts := map[string]int{}
 	namespaces := map[string]bool{}
+	// The counts follow the namespace and the search, not the state: they
+	// are the links that choose a state among what is shown.
+	anyState := f
+	anyState.State = ""
 	for i := range items {
 		r := rowOf(&items[i])
-		counts[r.State]++
 		namespaces[r.Namespace] = true
+		if anyState.matches(r) {
+			counts[r.State]++
+			d.Total++
+		}
 		if f.matches(r) {
 			d.Rows = append(d.Rows, r)
 		}

@@ -18,7 +18,9 @@
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         var fresh = doc.getElementById("main"), main = document.getElementById("main");
-        if (!fresh || !main) { return; }
+        // Unchanged content is left alone, so that nothing under the
+        // pointer or the keyboard moves without a reason.
+        if (!fresh || !main || fresh.innerHTML === main.innerHTML) { return; }
         // Keep the focus where the keyboard user left it when that element
         // is still there after the swap.
         var focused = document.activeElement && document.activeElement.id;
