@@ -92,6 +92,14 @@ func text(t *testing.T, tab context.Context, sel string) string {
 	return strings.TrimSpace(s)
 }
 
+// settled waits until the page has caught up with the live stream once:
+// the stream's first event refreshes the page, which may replace what the
+// test is about to click.
+func settled(t *testing.T, tab context.Context) {
+	t.Helper()
+	within(t, tab, chromedp.WaitReady(chromedp.CSS("body[data-refreshed]")))
+}
+
 // click clicks the element sel with the mouse, querying it again when the
 // live updates replaced it before the click landed (the click is the last
 // step, so a failed attempt clicked nothing).
@@ -228,6 +236,7 @@ func TestBrowser(t *testing.T) {
 	detail := url + "cs/" + ns + "/web"
 	t.Run("the history diff shows the changed line, Secret values masked", func(t *testing.T) {
 		within(t, tab, chromedp.Navigate(detail))
+		settled(t, tab)
 		click(t, tab, `tr[data-revision="`+green+`"] a[href$="/history/`+green+`"]`)
 		within(t, tab, chromedp.WaitVisible(chromedp.ID("diff")))
 		pages[detail], pages[detail+"/history/"+green] = true, true
@@ -242,9 +251,11 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("roll back, confirmed, ends RolledBack in the cluster and on the page", func(t *testing.T) {
 		within(t, tab, chromedp.Navigate(detail))
+		settled(t, tab)
 		click(t, tab, `tr[data-revision="`+blue+`"] a[data-action="rollback"]`)
 		within(t, tab, chromedp.WaitVisible(chromedp.ID("confirm")))
 		pages[detail+"/confirm/rollback?revision="+blue] = true
+		settled(t, tab)
 		click(t, tab, "#confirm")
 		within(t, tab, chromedp.WaitVisible(chromedp.ID("pinned")))
 		ctx, cancel := context.WithTimeout(tab, timeout)
@@ -268,8 +279,10 @@ func TestBrowser(t *testing.T) {
 		viewerURL := startUI(t, viewer, ns)
 		within(t, tab, chromedp.Navigate(viewerURL), chromedp.WaitVisible(chromedp.CSS(`tr[data-configsync="`+ns+`/web"]`)))
 		within(t, tab, chromedp.Navigate(viewerURL+"cs/"+ns+"/web"))
+		settled(t, tab)
 		click(t, tab, "#action-reconcile")
 		within(t, tab, chromedp.WaitVisible(chromedp.ID("confirm")))
+		settled(t, tab)
 		click(t, tab, "#confirm")
 		within(t, tab, chromedp.WaitVisible(chromedp.ID("action-error")))
 		msg := text(t, tab, "#action-error")
@@ -304,6 +317,14 @@ func TestBrowser(t *testing.T) {
 				if strings.Contains(body, v) {
 					t.Errorf("%s shows the Secret value %q", page, v)
 				}
+			}
+		}
+		// The pages read without JavaScript: the fetched overview has
+		// every ConfigSync in its state.
+		overview := fetch(t, url+"?namespace="+ns)
+		for name, state := range map[string]string{"web": ui.StateReady, "broken": ui.StateStalled, "paused": ui.StateSuspended} {
+			if want := `data-configsync="` + ns + `/` + name + `" data-state="` + state + `"`; !strings.Contains(overview, want) {
+				t.Errorf("the overview's HTML lacks %s", want)
 			}
 		}
 		// The browser's own view too: the live-updated DOM of the ConfigSync.

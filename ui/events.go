@@ -44,8 +44,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			flusher.Flush()
 		})
 		if err != nil && ctx.Err() == nil {
-			// Say it on the page; the browser reconnects after retry.
-			fmt.Fprintf(w, "event: failure\ndata: %s\n\n", strings.ReplaceAll(errorText(err), "\n", " "))
+			// Say it on the page; the browser tries again in 30 s rather
+			// than hammer an apiserver that refuses (RBAC without watch).
+			fmt.Fprintf(w, "retry: 30000\nevent: failure\ndata: %s\n\n", strings.ReplaceAll(errorText(err), "\n", " "))
 			flusher.Flush()
 			return
 		}

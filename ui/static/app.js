@@ -6,7 +6,7 @@
   "use strict";
   var live = document.getElementById("live");
   if (!window.EventSource || !window.fetch || !live) { return; }
-  var busy = false, again = false;
+  var busy = false, again = false, refreshes = 0;
 
   function say(text, cls) { live.textContent = text; live.className = "live " + (cls || ""); }
 
@@ -34,6 +34,9 @@
       .catch(function () { say("live: refresh failed, retrying", "off"); })
       .then(function () {
         busy = false;
+        // Says, for tests and tools, that the page caught up with the
+        // stream at least once since it loaded.
+        document.body.setAttribute("data-refreshed", String(++refreshes));
         if (again) { again = false; refresh(); }
       });
   }
