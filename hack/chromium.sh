@@ -30,6 +30,7 @@ exec 9>"${TMPDIR:-/tmp}/configsync-chromium-install.lock"
 flock 9
 if ! find_chromium >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
-  { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium; } >&2
+  # The package lists on the machine may do; refresh them only when not.
+  { $sudo apt-get install -y -qq chromium || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium; }; } >&2
 fi
 find_chromium
