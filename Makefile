@@ -97,7 +97,7 @@ bench: ## Benchmarks against baselines in the same run (not part of make test); 
 	  KUBEBUILDER_ASSETS="$$assets" go run ./bench -n $(BENCH_N) -render-results "$$out" -out docs/benchmarks.md $(BENCH_FLAGS)
 
 .PHONY: demo
-demo: ## Walk through ConfigSync on a control plane started on loopback (DEMO_NONINTERACTIVE=1 to exit at the end, DEMO_CLUSTER=existing for $$KUBECONFIG's cluster).
+demo: ## Walk through ConfigSync on a control plane started on loopback, with the web UI (configsync ui) at the URL it prints (DEMO_NONINTERACTIVE=1 to exit at the end, DEMO_CLUSTER=existing for $$KUBECONFIG's cluster).
 	go run ./hack/demo
 
 .PHONY: demo-record

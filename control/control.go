@@ -167,3 +167,15 @@ func Rollback(ctx context.Context, c client.Client, key client.ObjectKey, to str
 	})
 	return last, err
 }
+
+// SetSuspend sets spec.suspend: a suspended ConfigSync is not synced until
+// it is resumed.
+func SetSuspend(ctx context.Context, c client.Client, key client.ObjectKey, suspend bool) error {
+	cs := &configsv1.ConfigSync{}
+	if err := c.Get(ctx, key, cs); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(cs.DeepCopy())
+	cs.Spec.Suspend = suspend
+	return c.Patch(ctx, cs, patch)
+}

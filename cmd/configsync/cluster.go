@@ -30,6 +30,11 @@ func (k *kubeOptions) bind(root *cobra.Command) {
 
 // client connects and resolves the namespace.
 func (k *kubeOptions) client() (client.Client, string, error) {
+	return k.clientWithWatch()
+}
+
+// clientWithWatch is client, able to watch too (for the web UI).
+func (k *kubeOptions) clientWithWatch() (client.WithWatch, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = k.kubeconfig
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.context})
@@ -50,7 +55,7 @@ func (k *kubeOptions) client() (client.Client, string, error) {
 	if err := configsv1.AddToScheme(scheme); err != nil {
 		return nil, "", err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, "", fmt.Errorf("connect: %w", err)
 	}

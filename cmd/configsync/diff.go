@@ -4,18 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 
-	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
 	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/internal/objdiff"
 	"github.com/configsync/configsync/prune"
 )
 
@@ -111,114 +109,17 @@ func diffObject(ctx context.Context, c client.Client, obj *unstructured.Unstruct
 	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(merged), opts...); err != nil {
 		return false, fmt.Errorf("dry-run: %w", err)
 	}
-	before, after := comparable(live), comparable(merged)
-	maskAnnotations(before, after)
-	if obj.GetKind() == "Secret" && obj.GroupVersionKind().Group == "" {
-		maskSecrets(before, after)
-	}
-	a, err := toYAML(before)
-	if err != nil {
-		return false, err
-	}
-	b, err := toYAML(after)
-	if err != nil {
-		return false, err
-	}
-	if a == b {
-		return false, nil
-	}
+	before, after := objdiff.Comparable(live), objdiff.Comparable(merged)
+	objdiff.Mask(before, after, objdiff.IsSecret(obj))
 	name := apply.RefOf(obj).String()
 	from := name
 	if live == nil {
 		from = "/dev/null"
 	}
-	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(a), B: difflib.SplitLines(b), FromFile: from, ToFile: name, Context: 3,
-	})
-	if err != nil {
+	text, err := objdiff.Unified(before, after, from, name)
+	if err != nil || text == "" {
 		return false, err
 	}
 	fmt.Fprint(out, text)
 	return true, nil
-}
-
-// comparable drops what the server sets, so only what the sync changes shows.
-func comparable(obj *unstructured.Unstructured) map[string]any {
-	if obj == nil {
-		return nil
-	}
-	m := obj.DeepCopy().Object
-	delete(m, "status")
-	if meta, ok := m["metadata"].(map[string]any); ok {
-		for _, k := range []string{"managedFields", "resourceVersion", "uid", "generation", "creationTimestamp"} {
-			delete(meta, k)
-		}
-	}
-	return m
-}
-
-// maskedAnnotations are annotations that copy an object whole: kubectl
-// apply's last-applied-configuration holds a Secret's data in clear, so
-// the diff masks it on every kind, saying only whether it changed.
-var maskedAnnotations = []string{"kubectl.kubernetes.io/last-applied-configuration"}
-
-func maskAnnotations(before, after map[string]any) {
-	annotations := func(m map[string]any) map[string]any {
-		meta, _ := m["metadata"].(map[string]any)
-		a, _ := meta["annotations"].(map[string]any)
-		return a
-	}
-	b, a := annotations(before), annotations(after)
-	for _, k := range maskedAnnotations {
-		maskValue(b, a, k)
-	}
-}
-
-// maskValue replaces key's value in before and after (either may lack it)
-// with a mask that tells whether it changed, and nothing else about it.
-func maskValue(before, after map[string]any, key string) {
-	bv, inB := before[key]
-	av, inA := after[key]
-	switch {
-	case inB && inA && fmt.Sprint(bv) == fmt.Sprint(av):
-		before[key], after[key] = "***", "***"
-	case inB && inA:
-		before[key], after[key] = "*** (before)", "*** (after)"
-	case inB:
-		before[key] = "***"
-	case inA:
-		after[key] = "***"
-	}
-}
-
-// maskSecrets replaces every Secret value with a mask that tells whether it
-// changed, and nothing else about it.
-func maskSecrets(before, after map[string]any) {
-	for _, field := range []string{"data", "stringData"} {
-		b, _ := before[field].(map[string]any)
-		a, _ := after[field].(map[string]any)
-		keys := map[string]bool{}
-		for k := range b {
-			keys[k] = true
-		}
-		for k := range a {
-			keys[k] = true
-		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
-		for _, k := range sorted {
-			maskValue(b, a, k)
-		}
-	}
-}
-
-func toYAML(m map[string]any) (string, error) {
-	if m == nil {
-		return "", nil
-	}
-	y, err := yaml.Marshal(m)
-	return string(y), err
 }

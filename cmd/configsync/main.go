@@ -54,7 +54,7 @@ func newRootCommand() *cobra.Command {
 	}
 	kube := &kubeOptions{}
 	kube.bind(root)
-	root.AddCommand(newRenderCommand(kube), newDiffCommand(kube), newHistoryCommand(kube), newRollbackCommand(kube), newReconcileCommand(kube), &cobra.Command{
+	root.AddCommand(newRenderCommand(kube), newDiffCommand(kube), newHistoryCommand(kube), newRollbackCommand(kube), newReconcileCommand(kube), newUICommand(kube), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version) },

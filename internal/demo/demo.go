@@ -35,6 +35,7 @@ import (
 	"github.com/configsync/configsync/internal/testenv"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/source"
+	"github.com/configsync/configsync/ui"
 )
 
 // Options configure a walkthrough.
@@ -53,6 +54,9 @@ type Options struct {
 	Hold bool
 	// Timeout bounds each wait for the operator.
 	Timeout time.Duration
+	// UIAddress is where the web UI listens; empty is configsync ui's
+	// default, or any free loopback port when that one is taken.
+	UIAddress string
 }
 
 // Outcome is what the walkthrough observed, for its test.
@@ -64,6 +68,8 @@ type Outcome struct {
 	Password string
 	// Revisions are the commits synced, in order.
 	Revisions []string
+	// UIURL is where the walkthrough served `configsync ui`.
+	UIURL string
 }
 
 // Run runs the walkthrough and cleans up after itself.
@@ -77,7 +83,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		return d.outcome, err
 	}
 	if o.Hold {
-		d.say("Everything keeps running: try `KUBECONFIG=%s kubectl get csync -A`. Ctrl-C stops and cleans up.", o.Kubeconfig)
+		d.say("Everything keeps running: try `KUBECONFIG=%s kubectl get csync -A`, or the web UI at %s. Ctrl-C stops and cleans up.", o.Kubeconfig, d.outcome.UIURL)
 		<-ctx.Done()
 	}
 	return d.outcome, nil
@@ -130,6 +136,11 @@ func (d *demo) run(ctx context.Context) (err error) {
 
 	d.step("Starting the operator (in this process)")
 	if err := d.startOperator(ctx, cfg, scheme); err != nil {
+		return err
+	}
+
+	d.step("Serving the web UI (configsync ui, in this process)")
+	if err := d.startUI(ctx, cfg, scheme); err != nil {
 		return err
 	}
 
@@ -211,6 +222,43 @@ func (d *demo) cluster() (*rest.Config, error) {
 		d.say("control plane at %s; kubeconfig: %s", cfg.Host, d.Kubeconfig)
 	}
 	return clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+}
+
+// startUI serves `configsync ui` as the demo's user, so that the sync, the
+// push and the rollback can be followed, and steered, in a browser.
+func (d *demo) startUI(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) error {
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	addr := d.UIAddress
+	if addr == "" {
+		addr = ui.DefaultAddress
+	}
+	l, hosts, err := ui.Listen(addr, false)
+	if err != nil && d.UIAddress == "" { // the default port is taken: any free one
+		l, hosts, err = ui.Listen("127.0.0.1:0", false)
+	}
+	if err != nil {
+		return err
+	}
+	srv, err := ui.New(ui.Options{Client: c, Hosts: hosts, Namespace: metav1.NamespaceDefault})
+	if err != nil {
+		l.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := ui.Serve(ctx, l, srv); err != nil {
+			d.say("web UI stopped: %v", err)
+		}
+	}()
+	d.Cleanup(func() { cancel(); <-done })
+	d.outcome.UIURL = ui.URL(l)
+	d.say("open %s to watch the walkthrough live; on your own cluster, `configsync ui` serves the same page", d.outcome.UIURL)
+	return nil
 }
 
 func (d *demo) startOperator(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) error {

@@ -18,6 +18,7 @@ func TestWalkthrough(t *testing.T) {
 		Out:        &out,
 		Example:    "../../examples/template-sops",
 		Kubeconfig: filepath.Join(t.TempDir(), "demo.kubeconfig"),
+		UIAddress:  "127.0.0.1:0",
 	})
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
@@ -32,6 +33,9 @@ func TestWalkthrough(t *testing.T) {
 		t.Errorf("revisions %v, want two commits", outcome.Revisions)
 	}
 	text := out.String()
+	if !strings.HasPrefix(outcome.UIURL, "http://127.0.0.1:") || !strings.Contains(text, "open "+outcome.UIURL) || !strings.Contains(text, "configsync ui") {
+		t.Errorf("the narration does not open the web UI (%q)", outcome.UIURL)
+	}
 	for _, want := range []string{"Rolling back to the previous revision", "RolledBack", "REVISION", "Cleaning up", "DB_PASSWORD: ***"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("narration lacks %q", want)

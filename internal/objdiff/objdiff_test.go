@@ -1,4 +1,4 @@
-package main
+package objdiff
 
 import (
 	"strings"
@@ -32,11 +32,11 @@ func TestDiffMasksLastAppliedConfiguration(t *testing.T) {
 		"changed":   {`{"data":{"password":"` + secretValue + `"}}`, `{"data":{"password":"bmV3"}}`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			before, after := comparable(obj(pair[0])), comparable(obj(pair[1]))
-			maskAnnotations(before, after)
-			maskSecrets(before, after)
-			a, _ := toYAML(before)
-			b, _ := toYAML(after)
+			before, after := Comparable(obj(pair[0])), Comparable(obj(pair[1]))
+			MaskAnnotations(before, after)
+			MaskSecrets(before, after)
+			a, _ := ToYAML(before)
+			b, _ := ToYAML(after)
 			for _, text := range []string{a, b} {
 				if strings.Contains(text, secretValue) || strings.Contains(text, "bmV3") {
 					t.Fatalf("the diff shows a secret:\n%s", text)
@@ -56,9 +56,9 @@ func TestDiffMasksLastAppliedConfiguration(t *testing.T) {
 	// Not a Secret: the annotation is masked all the same.
 	cm := obj(`{"data":{"password":"` + secretValue + `"}}`)
 	cm.SetKind("ConfigMap")
-	before := comparable(cm)
-	maskAnnotations(before, comparable(cm))
-	if text, _ := toYAML(before); strings.Contains(text, `\"password\"`) || strings.Contains(text, `"data"`) {
+	before := Comparable(cm)
+	MaskAnnotations(before, Comparable(cm))
+	if text, _ := ToYAML(before); strings.Contains(text, `\"password\"`) || strings.Contains(text, `"data"`) {
 		t.Fatalf("a ConfigMap's last-applied-configuration shows:\n%s", text)
 	}
 }

@@ -1,0 +1,121 @@
+package ui_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/internal/testenv"
+	"github.com/configsync/configsync/source"
+	"github.com/configsync/configsync/ui"
+)
+
+// The suite's control plane, the manager's reconciler and an admin client
+// that reads what the apiserver holds.
+var (
+	env        *envtest.Environment
+	k8s        client.Client
+	reconciler *controllers.ConfigSyncReconciler
+	testScheme *runtime.Scheme
+	adminCfg   *rest.Config
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	ctrl.SetLogger(zap.New(zap.WriteTo(discard{})))
+	var err error
+	if env, err = testenv.New(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start control plane:", err)
+		return 1
+	}
+	defer env.Stop()
+	adminCfg, testScheme = cfg, env.Scheme
+	if k8s, err = client.New(cfg, client.Options{Scheme: env.Scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// The test Git server speaks plain HTTP on loopback.
+	reconciler = controllers.New(mgr, &source.GitFetcher{AllowPlainHTTPCredentials: true})
+	if err := reconciler.SetupWithManager(mgr, controllers.Options{Workers: 4}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	code := m.Run()
+	cancel()
+	if err := <-done; err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		return 1
+	}
+	return code
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ui-"}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	return ns.Name
+}
+
+// startUI serves the UI as the user of cfg, on loopback, until the test
+// ends, and returns its URL.
+func startUI(t *testing.T, cfg *rest.Config, namespace string) string {
+	t.Helper()
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: testScheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, hosts, err := ui.Listen("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ui.New(ui.Options{Client: c, Namespace: namespace, Hosts: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ui.Serve(ctx, l, srv) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return ui.URL(l)
+}
