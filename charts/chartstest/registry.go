@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/distribution/distribution/v3/configuration"
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd" // basic auth of the test registry
 	"github.com/distribution/distribution/v3/registry/handlers"
-	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"           // basic auth of the test registry
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory" // its storage
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"

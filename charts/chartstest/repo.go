@@ -31,9 +31,9 @@ type Repo struct {
 
 	mu        sync.Mutex
 	index     *repo.IndexFile
-	files     map[string][]byte   // path without the leading slash → body
+	files     map[string][]byte    // path without the leading slash → body
 	versions  map[string][2]string // archive path → name, version
-	redirects map[string]string   // path → where it redirects to
+	redirects map[string]string    // path → where it redirects to
 }
 
 // NewRepo starts a Helm repository, stopped when the test ends.
@@ -55,7 +55,9 @@ func NewRepo(t testing.TB, o RepoOptions) *Repo {
 func (r *Repo) URL() string { return r.srv.URL }
 
 // Host is host:port of the server, as an allowlist names it.
-func (r *Repo) Host() string { return strings.TrimPrefix(strings.TrimPrefix(r.srv.URL, "https://"), "http://") }
+func (r *Repo) Host() string {
+	return strings.TrimPrefix(strings.TrimPrefix(r.srv.URL, "https://"), "http://")
+}
 
 // Publish packages c, serves it, adds it to the index and returns the
 // archive's digest ("sha256:<hex>", what Pinned.Digest and Chart.lock name).
