@@ -48,13 +48,16 @@ type Credentials struct {
 // Options are the manager's choices; the zero value of a limit takes its
 // default (see the Default* constants).
 type Options struct {
-	Disabled       bool          // manager flag: no remote charts at all
-	AllowedHosts   []string      // manager flag: when non-empty, only these hosts (host or host:port)
-	MaxChartBytes  int64         // one chart archive
-	MaxIndexBytes  int64         // one index.yaml
-	Timeout        time.Duration // one download
-	IndexTTL       time.Duration // how long a repository index / OCI tag list is reused
-	AllowPlainHTTP bool          // tests and local registries; default refuses http:// and plain OCI
+	Disabled      bool          // manager flag: no remote charts at all
+	AllowedHosts  []string      // manager flag: when non-empty, only these hosts (host or host:port)
+	MaxChartBytes int64         // one chart archive
+	MaxIndexBytes int64         // one index.yaml
+	Timeout       time.Duration // one download
+	IndexTTL      time.Duration // how long a repository index / OCI tag list is reused
+	// AllowPlainHTTP: tests and local registries; default refuses http:// and
+	// plain OCI. As helm's --plain-http, it makes every OCI registry reached
+	// over plain HTTP (an oci:// URL does not say which).
+	AllowPlainHTTP bool
 	// MaxCacheBytes bounds the archives kept in memory, least recently used
 	// first out.
 	MaxCacheBytes int64
@@ -91,9 +94,10 @@ func (f *Fetcher) Resolve(ctx context.Context, ref Ref, creds *Credentials, refr
 // Load returns the chart archive (.tgz bytes) of an exact Pinned, verified
 // against Pinned.Digest. Cached by digest across all callers in the process
 // (one download per chart version, concurrent callers share it, bounded LRU
-// by bytes). A cached archive is served only to callers presenting the
-// credentials identity it was downloaded with, or after their own
-// credentials were checked against the repository (see cache.go).
+// by bytes). The cache is keyed by digest and the identity of the
+// credentials: a cached private archive is served only to callers presenting
+// the same credentials (see cache.go). The bytes are shared: do not modify
+// them.
 func (f *Fetcher) Load(ctx context.Context, p Pinned, creds *Credentials) ([]byte, error) {
 	return f.load(ctx, p, creds)
 }
