@@ -26,6 +26,7 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/source"
 )
 
@@ -58,8 +59,11 @@ type ConfigSyncReconciler struct {
 	// APIReader reads Secrets without caching them.
 	APIReader client.Reader
 	Fetcher   source.Fetcher
-	Applier   *apply.Manager
-	Recorder  recorder.EventRecorder
+	// Charts fetches remote Helm charts, one for the whole manager (its
+	// cache makes one download per chart version); nil refuses them.
+	Charts   *charts.Fetcher
+	Applier  *apply.Manager
+	Recorder recorder.EventRecorder
 
 	// pushes carries ConfigSyncs a webhook asks to reconcile now.
 	pushes chan event.GenericEvent
