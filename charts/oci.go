@@ -59,8 +59,12 @@ func registryCredential(creds *Credentials, host string) (auth.Credential, error
 	if creds == nil {
 		return auth.EmptyCredential, nil
 	}
-	if creds.Username != "" || creds.Password != "" {
+	if creds.Username != "" && creds.Password != "" {
 		return auth.Credential{Username: creds.Username, Password: creds.Password}, nil
+	}
+	if creds.Username != "" || creds.Password != "" {
+		// Half a basic credential is none: the registry will say so.
+		return auth.EmptyCredential, nil
 	}
 	if len(creds.DockerConfigJSON) == 0 {
 		return auth.EmptyCredential, nil
@@ -297,6 +301,8 @@ func readBounded(r io.Reader, max int64, chart, what string) ([]byte, error) {
 func ociError(err error, chart, what, notFound string) error {
 	var resp *errcode.ErrorResponse
 	switch {
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		return fail(ReasonChartAuthFailed, chart, "%s: the registry requires credentials: set authSecretRef", what)
 	case errors.Is(err, errdef.ErrNotFound):
 		return fail(notFound, chart, "%s: not found", what)
 	case errors.As(err, &resp):

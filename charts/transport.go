@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -174,13 +175,15 @@ func classify(err error, chart, what string) error {
 	if ce, ok := errAs(err); ok {
 		return &Error{Reason: ce.Reason, Chart: chart, Err: fmt.Errorf("%s: %w", what, ce.Err)}
 	}
-	var alert tls.AlertError
+	var opErr *net.OpError
 	var unknownCA x509.UnknownAuthorityError
 	var verify *tls.CertificateVerificationError
 	var hostname x509.HostnameError
 	switch {
-	case errors.As(err, &alert):
-		return fail(ReasonChartAuthFailed, chart, "%s: the server refused the TLS handshake (%v): check tls.crt/tls.key", what, alert)
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		// A TLS alert from the server: over TCP, crypto/tls reports it as
+		// a net.OpError "remote error" (its AlertError is QUIC's).
+		return fail(ReasonChartAuthFailed, chart, "%s: the server refused the TLS handshake (%v): check tls.crt/tls.key", what, opErr.Err)
 	case errors.As(err, &unknownCA), errors.As(err, &verify), errors.As(err, &hostname):
 		return fail(ReasonChartAuthFailed, chart, "%s: the server's certificate is not trusted: set ca.crt: %v", what, unwrapURL(err))
 	case errors.Is(err, context.DeadlineExceeded):

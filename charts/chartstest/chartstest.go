@@ -89,6 +89,7 @@ type front struct {
 	srv      *httptest.Server
 	ca       *authority // nil for plain HTTP
 	requests atomic.Int64
+	withAuth atomic.Int64
 	down     atomic.Bool
 
 	mu        sync.Mutex
@@ -98,6 +99,9 @@ type front struct {
 func (f *front) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.requests.Add(1)
+		if r.Header.Get("Authorization") != "" {
+			f.withAuth.Add(1)
+		}
 		if f.down.Load() {
 			abort(w)
 			return
@@ -126,6 +130,11 @@ func (f *front) countDownload(name, version string) {
 
 // Requests is every request that reached the server, including refused ones.
 func (f *front) Requests() int { return int(f.requests.Load()) }
+
+// RequestsWithCredentials is the requests that carried an Authorization
+// header, right or wrong: a host that should never see credentials must
+// count none.
+func (f *front) RequestsWithCredentials() int { return int(f.withAuth.Load()) }
 
 // Downloads is how many times the archive of one chart version was served
 // (successfully authorized and sent).

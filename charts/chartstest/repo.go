@@ -117,10 +117,15 @@ func (r *Repo) SetChartURL(t testing.TB, name, version, url string) {
 	cv.URLs = []string{url}
 }
 
-// Redirect makes GET of path (e.g. "/index.yaml") answer 302 to url.
+// Redirect makes GET of path (e.g. "/index.yaml") answer 302 to url; an
+// empty url ends the redirect.
 func (r *Repo) Redirect(path, url string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if url == "" {
+		delete(r.redirects, path)
+		return
+	}
 	r.redirects[path] = url
 }
 
