@@ -126,7 +126,7 @@ func TestResolveOCIByTagAndDigest(t *testing.T) {
 			}
 			data, err := f.Load(context.Background(), p, nil)
 			wantReason(t, err, "")
-			if want := chartstest.Package(t, chartstest.Chart("app", tc.wantVersion, nil)); !bytes.Equal(data, want) {
+			if want := reg.Archive("app", tc.wantVersion); !bytes.Equal(data, want) {
 				t.Fatalf("loaded %d bytes, not the pushed archive (%d bytes)", len(data), len(want))
 			}
 		})
@@ -141,8 +141,8 @@ func TestLoadVerifiesDigestAndSize(t *testing.T) {
 	r := chartstest.NewRepo(t, chartstest.RepoOptions{})
 	digests := publishVersions(t, r, "1.0.0", "1.1.0")
 	reg := chartstest.NewRegistry(t, chartstest.RegistryOptions{})
-	ociDigest := reg.Push(t, chartstest.Chart("app", "1.0.0", nil))
-	archive := chartstest.Package(t, chartstest.Chart("app", "1.0.0", nil))
+	archive := r.Archive("app", "1.0.0")
+	ociDigest := reg.PushArchive(t, "app", "1.0.0", archive) // the same bytes in both
 	r.Tamper(t, "app", "1.1.0")
 
 	cases := []struct {

@@ -38,8 +38,9 @@ type Registry struct {
 	opts   RegistryOptions
 	client *registry.Client
 
-	mu     sync.Mutex
-	layers map[string][2]string // chart layer digest → name, version
+	mu       sync.Mutex
+	layers   map[string][2]string // chart layer digest → name, version
+	archives map[string][]byte    // "name-tag" → the pushed archive
 }
 
 var quietRegistry sync.Once
@@ -47,9 +48,10 @@ var quietRegistry sync.Once
 // NewRegistry starts an OCI registry, stopped when the test ends.
 func NewRegistry(t testing.TB, o RegistryOptions) *Registry {
 	t.Helper()
-	// distribution logs every request at info level through logrus' standard
-	// logger, which it offers no other way to reach.
-	quietRegistry.Do(func() { logrus.SetLevel(logrus.WarnLevel) })
+	// distribution logs every request (and every 404 and 401 a test asks
+	// for, as errors) through logrus' standard logger, which it offers no
+	// other way to reach.
+	quietRegistry.Do(func() { logrus.SetLevel(logrus.FatalLevel) })
 
 	config := &configuration.Configuration{}
 	config.Storage = configuration.Storage{"inmemory": configuration.Parameters{}}
@@ -60,7 +62,7 @@ func NewRegistry(t testing.TB, o RegistryOptions) *Registry {
 			"path":  htpasswd(t, o.Username, o.Password),
 		}}
 	}
-	r := &Registry{opts: o, layers: map[string][2]string{}}
+	r := &Registry{opts: o, layers: map[string][2]string{}, archives: map[string][]byte{}}
 	app := handlers.NewApp(context.Background(), config)
 	start(t, &r.front, r.counting(app), o.TLS, false)
 	r.client = r.newClient(t)
@@ -132,8 +134,17 @@ func (r *Registry) PushArchive(t testing.TB, name, tag string, tgz []byte) strin
 	}
 	r.mu.Lock()
 	r.layers[res.Chart.Digest] = [2]string{name, tag}
+	r.archives[name+"-"+tag] = tgz
 	r.mu.Unlock()
 	return res.Manifest.Digest
+}
+
+// Archive is the archive pushed as name:tag (packaging again would not give
+// the same bytes: an archive records the time it was made).
+func (r *Registry) Archive(name, tag string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.archives[name+"-"+tag]
 }
 
 var blobPath = regexp.MustCompile(`^/v2/.+/blobs/(sha256:[0-9a-f]{64})$`)

@@ -90,6 +90,14 @@ func (r *Repo) PublishArchive(t testing.TB, md *chart.Metadata, tgz []byte) stri
 	return digest
 }
 
+// Archive is the archive published as name-version (packaging again would
+// not give the same bytes: an archive records the time it was made).
+func (r *Repo) Archive(name, version string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.files[name+"-"+version+".tgz"]
+}
+
 // Tamper makes the server send other bytes for a published version than
 // the ones its index's digest was computed from (a compromised mirror).
 func (r *Repo) Tamper(t testing.TB, name, version string) {
