@@ -123,6 +123,10 @@ func (f *Fetcher) resolve(ctx context.Context, ref Ref, creds *Credentials, refr
 	if err != nil {
 		return Pinned{}, err
 	}
+	// Every request of a resolve is bounded; downloads shared with other
+	// callers carry their own timeout (shared).
+	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	defer cancel()
 	if ref.Digest != "" && !validDigest(ref.Digest) {
 		return Pinned{}, fail(ReasonChartInvalid, chartName(ref.RepoURL, ref.Name), "digest %q is not sha256:<64 hex>", ref.Digest)
 	}

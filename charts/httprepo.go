@@ -110,12 +110,14 @@ func (f *Fetcher) loadHTTP(ctx context.Context, src source, p Pinned, creds *Cre
 	if err != nil {
 		return nil, err
 	}
-	var cv *repo.ChartVersion
-	for _, v := range idx.Entries[p.Name] {
-		if v.Version == p.Version {
-			cv = v
-			break
+	cv := findVersion(idx, p)
+	if cv == nil {
+		// Pinned elsewhere (another replica, the CLI) after this index
+		// was cached: read it again once before saying it is gone.
+		if idx, err = f.index(ctx, src, chart, creds, true); err != nil {
+			return nil, err
 		}
+		cv = findVersion(idx, p)
 	}
 	if cv == nil {
 		if _, ok := idx.Entries[p.Name]; !ok {
@@ -131,6 +133,15 @@ func (f *Fetcher) loadHTTP(ctx context.Context, src source, p Pinned, creds *Cre
 		return nil, fail(ReasonChartDigestMismatch, chart, "version %s: the archive's digest is %s, want %s", p.Version, got, p.Digest)
 	}
 	return data, nil
+}
+
+func findVersion(idx *repo.IndexFile, p Pinned) *repo.ChartVersion {
+	for _, v := range idx.Entries[p.Name] {
+		if v.Version == p.Version {
+			return v
+		}
+	}
+	return nil
 }
 
 // downloadHTTP gets the archive of one index entry. Its URL may be
