@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -510,4 +512,36 @@ func BenchmarkResolveAndLoadCached(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(r.Downloads("app", "1.0.0")), "downloads")
+}
+
+// The first sync of a chart: index read and archive download over loopback.
+func BenchmarkResolveAndLoadCold(b *testing.B) {
+	r := chartstest.NewRepo(b, chartstest.RepoOptions{})
+	r.Publish(b, chartstest.Chart("app", "1.0.0", nil))
+	ref := charts.Ref{RepoURL: r.URL(), Name: "app", Version: "^1"}
+	for b.Loop() {
+		f := charts.New(charts.Options{AllowPlainHTTP: true})
+		p, err := f.Resolve(context.Background(), ref, nil, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.Load(context.Background(), p, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A repoURL may name any host the operator reaches: what such a host
+// answers must not come back to the tenant through the error.
+func TestNonRepositoryAnswerIsNotQuoted(t *testing.T) {
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		// A YAML parser quotes an unknown anchor in its error.
+		_, _ = w.Write([]byte("apiVersion: v1\nentries: *internal-token-tok-1234\n"))
+	}))
+	t.Cleanup(internal.Close)
+	_, err := charts.New(plain()).Resolve(context.Background(), charts.Ref{RepoURL: internal.URL, Name: "app"}, nil, false)
+	wantReason(t, err, charts.ReasonChartInvalid)
+	if strings.Contains(err.Error(), "tok-1234") || strings.Contains(err.Error(), "internal-token") {
+		t.Fatalf("the error quotes the answer: %v", err)
+	}
 }

@@ -3,7 +3,6 @@ package charts
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 
@@ -202,7 +201,10 @@ func parseIndex(data []byte) (*repo.IndexFile, error) {
 	}
 	idx := &repo.IndexFile{}
 	if err := yaml.Unmarshal(data, idx); err != nil {
-		return nil, fmt.Errorf("not a Helm repository index: %w", err)
+		// Not the parser's message: it may quote the body, and a repoURL can
+		// name any host the operator reaches (the allowlist is the admin's
+		// choice), so a status must not become a way to read them.
+		return nil, errors.New("not a Helm repository index (index.yaml is not YAML of an index)")
 	}
 	if idx.APIVersion == "" {
 		return nil, repo.ErrNoAPIVersion
