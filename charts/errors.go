@@ -20,6 +20,10 @@ const (
 	// Chart.lock cannot be used as written (a malformed repoURL, an index
 	// that is not YAML, a lock out of sync with Chart.yaml).
 	ReasonChartInvalid = "ChartInvalid"
+	// ReasonChartVerificationFailed: a provenance check was asked for and the
+	// chart's .prov is missing, not signed by a key of the keyring, or does
+	// not name the archive's digest.
+	ReasonChartVerificationFailed = "ChartVerificationFailed"
 )
 
 // Error is every failure of this package; Reason is the ConfigSync

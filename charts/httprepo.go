@@ -147,6 +147,16 @@ func findVersion(idx *repo.IndexFile, p Pinned) *repo.ChartVersion {
 // relative (to the repository) or absolute, on another host: that host is
 // checked against the allowlist too, and gets no credentials.
 func (f *Fetcher) downloadHTTP(ctx context.Context, src source, chart string, cv *repo.ChartVersion, creds *Credentials) ([]byte, error) {
+	target, err := chartURL(src, chart, cv)
+	if err != nil {
+		return nil, err
+	}
+	return f.get(ctx, chart, target, src, creds, f.opts.MaxChartBytes, ReasonChartVersionNotFound)
+}
+
+// chartURL is where an index entry's archive is: its first URL, relative
+// to the repository or absolute (helm's rule).
+func chartURL(src source, chart string, cv *repo.ChartVersion) (*url.URL, error) {
 	if len(cv.URLs) == 0 {
 		return nil, fail(ReasonChartInvalid, chart, "version %s has no URL in the index", cv.Version)
 	}
@@ -158,7 +168,7 @@ func (f *Fetcher) downloadHTTP(ctx context.Context, src source, chart string, cv
 	if err != nil || target.User != nil {
 		return nil, fail(ReasonChartInvalid, chart, "version %s: invalid chart URL in the index", cv.Version)
 	}
-	return f.get(ctx, chart, target, src, creds, f.opts.MaxChartBytes, ReasonChartVersionNotFound)
+	return target, nil
 }
 
 // index returns the repository's index.yaml, parsed, from the cache unless

@@ -307,7 +307,9 @@ func ociError(err error, chart, what, notFound string) error {
 		return fail(notFound, chart, "%s: not found", what)
 	case errors.As(err, &resp):
 		if resp.StatusCode == http.StatusNotFound {
-			return fail(notFound, chart, "%s: %v", what, err)
+			// Not the registry's own message: whatever answers on a
+			// repoURL's host is not quoted back to the tenant.
+			return fail(notFound, chart, "%s: 404 Not Found", what)
 		}
 		return statusError(resp.StatusCode, chart, what, notFound)
 	}

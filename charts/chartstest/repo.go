@@ -90,6 +90,14 @@ func (r *Repo) PublishArchive(t testing.TB, md *chart.Metadata, tgz []byte) stri
 	return digest
 }
 
+// Serve makes the repository answer GET /<file> with data (a .prov beside
+// an archive, say) without adding it to the index.
+func (r *Repo) Serve(file string, data []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.files[file] = data
+}
+
 // Archive is the archive published as name-version (packaging again would
 // not give the same bytes: an archive records the time it was made).
 func (r *Repo) Archive(name, version string) []byte {
