@@ -315,3 +315,25 @@ func TestBadRemoteChartsApplyNothingAndPruneNothing(t *testing.T) {
 		})
 	}
 }
+
+// Given a ServiceAccount "deployer" that may not read the Secret holding a
+// private chart repository's password, a ConfigSync applying as deployer
+// whose helm step names that Secret is refused (AccessDenied, naming the
+// Secret and the ServiceAccount), and the repository sees no request: the
+// operator never reads the Secret for it.
+func TestChartCredentialsAreReadAsTheTenant(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	grantConfigMaps(t, ns, "deployer")
+	repo := chartstest.NewRepo(t, chartstest.RepoOptions{Username: "u", Password: "tenant-chart-pa55"})
+	registerSecret("tenant-chart-pa55")
+	repo.Publish(t, chartstest.Chart("app", "1.0.0", nil))
+	createSecret(t, ns, "chart-creds", map[string]string{"username": "u", "password": "tenant-chart-pa55"})
+	cs := helmSync(t, ns, "charts", configsv1.HelmStep{RepoURL: repo.URL(), Chart: "app",
+		AuthSecretRef: &configsv1.LocalObjectReference{Name: "chart-creds"}})
+	cs.Spec.ServiceAccountName = "deployer"
+	g.Expect(k8s.Create(context.Background(), cs)).To(Succeed())
+	deniedRead(t, "chart authSecretRef the ServiceAccount may not read", ns, "charts", "authSecretRef", "chart-creds", "deployer",
+		func() int64 { return int64(repo.Requests()) })
+	g.Expect(repo.Requests()).To(BeZero(), "nothing is fetched with credentials deployer may not read")
+}
