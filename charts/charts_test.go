@@ -197,6 +197,8 @@ func TestAuth(t *testing.T) {
 	other := chartstest.NewRepo(t, chartstest.RepoOptions{ClientCerts: true})
 	reg := chartstest.NewRegistry(t, chartstest.RegistryOptions{Username: "user", Password: secret})
 	reg.Push(t, chartstest.Chart("app", "1.0.0", nil))
+	tlsReg := chartstest.NewRegistry(t, chartstest.RegistryOptions{TLS: true, Username: "user", Password: secret})
+	tlsReg.Push(t, chartstest.Chart("app", "1.0.0", nil))
 
 	certPEM, keyPEM := mtls.ClientCert(t)
 	strangerCert, strangerKey := other.ClientCert(t) // signed by a CA the server does not trust
@@ -218,6 +220,9 @@ func TestAuth(t *testing.T) {
 		{"oci, wrong", reg.URL(), plain(), &charts.Credentials{Username: "user", Password: "wrong-" + secret}, charts.ReasonChartAuthFailed},
 		{"oci, right", reg.URL(), plain(), &charts.Credentials{Username: "user", Password: secret}, ""},
 		{"oci, dockerconfigjson", reg.URL(), plain(), &charts.Credentials{DockerConfigJSON: dockerConfig(reg.Host(), "user", secret)}, ""},
+		{"oci over TLS, right", tlsReg.URL(), charts.Options{}, &charts.Credentials{Username: "user", Password: secret, CAPEM: tlsReg.CAPEM()}, ""},
+		{"oci over TLS, CA not trusted", tlsReg.URL(), charts.Options{}, &charts.Credentials{Username: "user", Password: secret}, charts.ReasonChartAuthFailed},
+		{"oci over TLS, wrong", tlsReg.URL(), charts.Options{}, &charts.Credentials{Username: "user", Password: "wrong", CAPEM: tlsReg.CAPEM()}, charts.ReasonChartAuthFailed},
 		{"oci, dockerconfigjson for another host", reg.URL(), plain(), &charts.Credentials{DockerConfigJSON: dockerConfig("elsewhere.example:5000", "user", secret)}, charts.ReasonChartAuthFailed},
 	}
 	for _, tc := range cases {
@@ -543,5 +548,43 @@ func TestNonRepositoryAnswerIsNotQuoted(t *testing.T) {
 	wantReason(t, err, charts.ReasonChartInvalid)
 	if strings.Contains(err.Error(), "tok-1234") || strings.Contains(err.Error(), "internal-token") {
 		t.Fatalf("the error quotes the answer: %v", err)
+	}
+}
+
+// A fleet of ConfigSyncs on one chart costs what the first one cost: the
+// 2nd to 100th resolve and load send no request.
+func TestFleetCostsOneFetch(t *testing.T) {
+	r := chartstest.NewRepo(t, chartstest.RepoOptions{})
+	publishVersions(t, r, "1.0.0")
+	reg := chartstest.NewRegistry(t, chartstest.RegistryOptions{})
+	ociDigest := reg.Push(t, chartstest.Chart("app", "1.0.0", nil))
+	for _, tc := range []struct {
+		name     string
+		ref      charts.Ref
+		requests func() int
+	}{
+		{"https range", charts.Ref{RepoURL: r.URL(), Name: "app", Version: "^1"}, r.Requests},
+		{"oci tag", charts.Ref{RepoURL: reg.URL(), Name: "app", Version: "1.0.0"}, reg.Requests},
+		{"oci digest", charts.Ref{RepoURL: reg.URL(), Name: "app", Digest: ociDigest}, reg.Requests},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := charts.New(plain())
+			sync := func() {
+				p, err := f.Resolve(context.Background(), tc.ref, nil, false)
+				if err == nil {
+					_, err = f.Load(context.Background(), p, nil)
+				}
+				wantReason(t, err, "")
+			}
+			before := tc.requests()
+			sync()
+			first := tc.requests() - before
+			for range 99 {
+				sync()
+			}
+			if n := tc.requests() - before; n != first {
+				t.Fatalf("100 syncs sent %d requests, the first alone %d", n, first)
+			}
+		})
 	}
 }

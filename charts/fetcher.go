@@ -105,13 +105,15 @@ func (f *Fetcher) hostAllowed(hostport string) error {
 	if len(f.opts.AllowedHosts) == 0 {
 		return nil
 	}
+	hostport = strings.ToLower(hostport)
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
+	host = strings.Trim(host, "[]") // an IPv6 literal, with or without brackets
 	for _, a := range f.opts.AllowedHosts {
 		a = strings.ToLower(strings.TrimSpace(a))
-		if a == strings.ToLower(hostport) || a == strings.ToLower(host) {
+		if a == hostport || strings.Trim(a, "[]") == host {
 			return nil
 		}
 	}

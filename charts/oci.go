@@ -111,7 +111,7 @@ func (f *Fetcher) resolveOCI(ctx context.Context, src source, ref Ref, creds *Cr
 		return Pinned{}, err
 	}
 	if ref.Digest != "" {
-		return f.resolveOCIDigest(ctx, repo, chart, ref)
+		return f.resolveOCIDigestCached(ctx, repo, chart, ref, creds, refresh)
 	}
 	tags, err := f.ociTags(ctx, repo, chart, creds, refresh)
 	if err != nil {
@@ -187,6 +187,26 @@ func (f *Fetcher) ociTagDigest(ctx context.Context, repo *remote.Repository, cha
 	digest := desc.Digest.String()
 	f.indexes.put(key, digest)
 	return digest, nil
+}
+
+// resolveOCIDigestCached remembers what a manifest holds (it cannot
+// change: its digest names it), by credentials identity like every index,
+// so a fleet pinned to a digest reads it once per IndexTTL.
+func (f *Fetcher) resolveOCIDigestCached(ctx context.Context, repo *remote.Repository, chart string, ref Ref, creds *Credentials, refresh bool) (Pinned, error) {
+	key := "manifest|" + repo.Reference.String() + "@" + ref.Digest + "|" + ref.Version + "|" + creds.identity()
+	if !refresh {
+		if v, ok := f.indexes.get(key); ok {
+			p := v.(Pinned)
+			p.RepoURL, p.Name = ref.RepoURL, ref.Name
+			return p, nil
+		}
+	}
+	p, err := f.resolveOCIDigest(ctx, repo, chart, ref)
+	if err != nil {
+		return Pinned{}, err
+	}
+	f.indexes.put(key, p)
+	return p, nil
 }
 
 // resolveOCIDigest reads the version a pinned manifest holds (its config)
