@@ -87,7 +87,26 @@ func (f *Fetcher) httpClient(creds *Credentials, sameHost bool) (*http.Client, e
 	if err != nil {
 		return nil, err
 	}
-	return &http.Client{Transport: tr, CheckRedirect: f.checkRedirect}, nil
+	return &http.Client{Transport: policed{f: f, next: tr}, CheckRedirect: f.checkRedirect}, nil
+}
+
+// policed applies the scheme and host policy to every request, not only to
+// the URLs this package builds and the redirects it sees: oras-go also
+// follows URLs a registry names (a tag list's next page, a token realm),
+// which could point anywhere.
+type policed struct {
+	f    *Fetcher
+	next http.RoundTripper
+}
+
+func (p policed) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := p.f.checkURL(req.URL); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, &Error{Reason: ReasonChartHostNotAllowed, Err: err}
+	}
+	return p.next.RoundTrip(req)
 }
 
 func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
