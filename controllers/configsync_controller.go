@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -80,6 +81,9 @@ type ConfigSyncReconciler struct {
 	// written holds the resourceVersion of each ConfigSync's last write
 	// here, to tell a cache that lags behind it (see getConfigSync).
 	written writtenVersions
+	// chartRefresh holds the ConfigSyncs whose requested chart index
+	// refresh failed: their retries refresh too.
+	chartRefresh sync.Map
 	// elected is closed once this replica leads (see enqueue).
 	elected <-chan struct{}
 

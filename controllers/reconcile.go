@@ -416,13 +416,22 @@ func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
 		return transientErr(configsv1.ReasonRenderFailed, err)
 	}
 	git := run.cs.Spec.Source.Git
+	// A reconcile request reads chart indexes afresh; so do the retries of
+	// one whose refresh failed, rather than sync from the index it meant to
+	// replace.
+	key := client.ObjectKeyFromObject(run.cs)
+	_, retrying := r.chartRefresh.Load(key)
 	run.charts, err = FetchCharts(ctx, run.cs, &inputs, ChartFetch{
 		Fetcher: r.Charts, Source: run.artifact, Path: git.Path, Credentials: r.chartCredentials(run.cs),
-		Pins: chartPins(run), Refresh: run.requested,
+		Pins: chartPins(run), Refresh: run.requested || retrying,
 	})
 	if err != nil {
+		if run.requested || retrying {
+			r.chartRefresh.Store(key, struct{}{})
+		}
 		return chartErr(err)
 	}
+	r.chartRefresh.Delete(key)
 	inputs.Context = renderers.ContextOf(run.cs, source.RedactURL(git.URL()), run.artifact.Ref, run.artifact.Commit)
 	run.renderKey = renderKey(run.cs, run.artifact.Commit, inputs)
 	if objs := r.renders.get(client.ObjectKeyFromObject(run.cs), run.renderKey); objs != nil {
@@ -603,6 +612,7 @@ func (r *ConfigSyncReconciler) forget(key client.ObjectKey) {
 	r.pushed.forget(key)
 	r.changed.forget(key)
 	r.written.forget(key)
+	r.chartRefresh.Delete(key)
 }
 
 // recordSuccess writes the status of a sync that applied every object.

@@ -259,6 +259,9 @@ func TestBadRemoteChartsApplyNothingAndPruneNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			if tc.reason == charts.ReasonChartUnreachable {
+				recordFault(t, tc.name+" (remote Helm chart)", "ChartUnreachable, retried; nothing applied or pruned; synced once it is back")
+			}
 			g := NewWithT(t)
 			ctx := context.Background()
 			f := badFixture{ns: newNamespace(t), digests: map[string]string{}}
@@ -311,6 +314,15 @@ func TestBadRemoteChartsApplyNothingAndPruneNothing(t *testing.T) {
 				g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(tc.reason), "waits for a fix")
 			} else {
 				g.Expect(condition(cs, configsv1.ConditionReconciling).Reason).To(Equal(tc.reason), "retried with backoff")
+				// Back up: the retries converge with no one asking.
+				if f.reg != nil {
+					f.reg.SetDown(false)
+				} else {
+					f.repo.SetDown(false)
+				}
+				g.Eventually(func(g Gomega) {
+					g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+				}, timeout).Should(Succeed())
 			}
 		})
 	}
