@@ -257,6 +257,17 @@ func TestUnreachable(t *testing.T) {
 			}
 		})
 	}
+	t.Run("timeout", func(t *testing.T) {
+		hung := chartstest.NewRepo(t, chartstest.RepoOptions{})
+		hung.SetHang(true)
+		o := plain()
+		o.Timeout = 200 * time.Millisecond
+		_, err := charts.New(o).Resolve(context.Background(), charts.Ref{RepoURL: hung.URL(), Name: "app"}, nil, false)
+		wantReason(t, err, charts.ReasonChartUnreachable)
+		if !strings.Contains(err.Error(), "timed out") || !strings.Contains(err.Error(), hung.URL()+"/app") {
+			t.Fatalf("the error does not say it timed out: %v", err)
+		}
+	})
 	t.Run("caller gave up", func(t *testing.T) {
 		r.SetDown(false)
 		ctx, cancel := context.WithCancel(context.Background())

@@ -132,10 +132,13 @@ func (f *Fetcher) resolve(ctx context.Context, ref Ref, creds *Credentials, refr
 	if ref.Digest != "" && !validDigest(ref.Digest) {
 		return Pinned{}, fail(ReasonChartInvalid, chartName(ref.RepoURL, ref.Name), "digest %q is not sha256:<64 hex>", ref.Digest)
 	}
+	var p Pinned
 	if src.oci {
-		return f.resolveOCI(ctx, src, ref, creds, refresh)
+		p, err = f.resolveOCI(ctx, src, ref, creds, refresh)
+	} else {
+		p, err = f.resolveHTTP(ctx, src, ref, creds, refresh)
 	}
-	return f.resolveHTTP(ctx, src, ref, creds, refresh)
+	return p, withChart(err, chartName(ref.RepoURL, ref.Name))
 }
 
 func (f *Fetcher) load(ctx context.Context, p Pinned, creds *Credentials) ([]byte, error) {
@@ -154,7 +157,7 @@ func (f *Fetcher) load(ctx context.Context, p Pinned, creds *Credentials) ([]byt
 	if data, ok := f.archives.get(key); ok {
 		return data, nil
 	}
-	return shared(ctx, f, "archive|"+key.digest+"|"+key.identity, func(ctx context.Context) ([]byte, error) {
+	data, err := shared(ctx, f, "archive|"+key.digest+"|"+key.identity, func(ctx context.Context) ([]byte, error) {
 		if data, ok := f.archives.get(key); ok {
 			return data, nil
 		}
@@ -171,6 +174,7 @@ func (f *Fetcher) load(ctx context.Context, p Pinned, creds *Credentials) ([]byt
 		f.archives.put(key, data)
 		return data, nil
 	})
+	return data, withChart(err, chart)
 }
 
 // shared runs fn once for every concurrent caller with the same key. fn
@@ -186,7 +190,10 @@ func shared[T any](ctx context.Context, f *Fetcher, key string, fn func(context.
 	var zero T
 	select {
 	case <-ctx.Done():
-		return zero, &Error{Reason: ReasonChartUnreachable, Err: ctx.Err()}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return zero, fail(ReasonChartUnreachable, "", "timed out (after %s)", f.opts.Timeout)
+		}
+		return zero, fail(ReasonChartUnreachable, "", "canceled: %v", ctx.Err())
 	case res := <-ch:
 		if res.Err != nil {
 			return zero, res.Err

@@ -91,6 +91,8 @@ type front struct {
 	requests atomic.Int64
 	withAuth atomic.Int64
 	down     atomic.Bool
+	hang     atomic.Bool
+	stop     chan struct{} // closed when the test ends: hung requests return
 
 	mu        sync.Mutex
 	downloads map[string]int // by "name-version"
@@ -104,6 +106,15 @@ func (f *front) wrap(next http.Handler) http.Handler {
 		}
 		if f.down.Load() {
 			abort(w)
+			return
+		}
+		if f.hang.Load() {
+			// Accept the request and never answer, as an overloaded host
+			// does; the client's timeout is what ends it.
+			select {
+			case <-r.Context().Done():
+			case <-f.stop:
+			}
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -147,6 +158,10 @@ func (f *front) Downloads(name, version string) int {
 // SetDown makes the server drop every connection (true) or serve again.
 func (f *front) SetDown(down bool) { f.down.Store(down) }
 
+// SetHang makes the server accept requests and answer none (true), until
+// the client gives up or the test ends, or serve again (false).
+func (f *front) SetHang(hang bool) { f.hang.Store(hang) }
+
 // CAPEM is the PEM of the CA that signed the server's certificate (and the
 // client certificates of ClientCert); nil for a plain HTTP server.
 func (f *front) CAPEM() []byte {
@@ -169,6 +184,7 @@ func (f *front) ClientCert(t testing.TB) (certPEM, keyPEM []byte) {
 func start(t testing.TB, f *front, h http.Handler, tlsOn, clientCerts bool) {
 	t.Helper()
 	f.downloads = map[string]int{}
+	f.stop = make(chan struct{})
 	f.srv = httptest.NewUnstartedServer(f.wrap(h))
 	if tlsOn {
 		f.ca = newAuthority(t)
@@ -178,6 +194,7 @@ func start(t testing.TB, f *front, h http.Handler, tlsOn, clientCerts bool) {
 		f.srv.Start()
 	}
 	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() { close(f.stop) }) // runs first: Close waits for hung requests
 }
 
 // writeFile is a helper for tests that build chart folders on disk.
