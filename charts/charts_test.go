@@ -599,3 +599,28 @@ func TestFleetCostsOneFetch(t *testing.T) {
 		})
 	}
 }
+
+// The archive cache holds at most MaxCacheBytes: past it the least
+// recently used archive leaves and is downloaded again when asked for.
+func TestArchiveCacheIsBounded(t *testing.T) {
+	r := chartstest.NewRepo(t, chartstest.RepoOptions{})
+	digests := publishVersions(t, r, "1.0.0", "1.1.0")
+	o := plain()
+	o.MaxCacheBytes = int64(len(r.Archive("app", "1.0.0")) + len(r.Archive("app", "1.1.0")) - 1) // one fits, not both
+	f := charts.New(o)
+	load := func(v string) {
+		t.Helper()
+		_, err := f.Load(context.Background(), charts.Pinned{RepoURL: r.URL(), Name: "app", Version: v, Digest: digests[v]}, nil)
+		wantReason(t, err, "")
+	}
+	load("1.0.0")
+	load("1.0.0")
+	if n := r.Downloads("app", "1.0.0"); n != 1 {
+		t.Fatalf("1.0.0 downloaded %d times while cached, want 1", n)
+	}
+	load("1.1.0") // evicts 1.0.0
+	load("1.0.0")
+	if n := r.Downloads("app", "1.0.0"); n != 2 {
+		t.Fatalf("1.0.0 downloaded %d times, want 2 (evicted by 1.1.0)", n)
+	}
+}
