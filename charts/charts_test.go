@@ -299,12 +299,16 @@ func TestPolicyRefusesBeforeAnyRequest(t *testing.T) {
 		{"plain http refused", charts.Options{}, r.URL(), digests["1.0.0"], charts.ReasonChartHostNotAllowed},
 		{"scheme not allowed", plain(), strings.Replace(r.URL(), "http://", "ftp://", 1), digests["1.0.0"], charts.ReasonChartInvalid},
 		{"credentials in the URL", plain(), strings.Replace(r.URL(), "http://", "http://user:"+secret+"@", 1), digests["1.0.0"], charts.ReasonChartInvalid},
+		{"a token as the URL's user", plain(), strings.Replace(r.URL(), "http://", "http://"+secret+"@", 1), digests["1.0.0"], charts.ReasonChartInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := charts.New(tc.opts)
 			_, err := f.Resolve(context.Background(), charts.Ref{RepoURL: tc.repo, Name: "app"}, nil, true)
 			wantReason(t, err, tc.want)
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("the error shows the password: %v", err)
+			}
 			_, err = f.Load(context.Background(), charts.Pinned{RepoURL: tc.repo, Name: "app", Version: "1.0.0", Digest: tc.dig}, nil)
 			wantReason(t, err, tc.want)
 			if tc.name == "scheme not allowed" {

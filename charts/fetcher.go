@@ -53,12 +53,18 @@ type source struct {
 
 func (s source) String() string { return s.url.String() }
 
-// chartName is how errors name a chart: repository and name.
+// chartName is how errors name a chart: repository and name. User info in
+// the URL is hidden whole: hosts take a token as the user name too
+// (https://TOKEN@host), which url.Redacted would show.
 func chartName(repoURL, name string) string {
-	if u, err := url.Parse(repoURL); err == nil {
-		return strings.TrimSuffix(u.Redacted(), "/") + "/" + name
+	u, err := url.Parse(repoURL)
+	if err != nil {
+		return name
 	}
-	return name
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	return strings.TrimSuffix(u.String(), "/") + "/" + name
 }
 
 // admit parses repoURL and applies the manager's policy (remote charts on,
