@@ -628,3 +628,30 @@ func TestArchiveCacheIsBounded(t *testing.T) {
 		t.Fatalf("1.0.0 downloaded %d times, want 2 (evicted by 1.1.0)", n)
 	}
 }
+
+// An index without digests: the version is pinned by downloading it, once
+// for a fleet, and the Load that follows is served from that download.
+func TestIndexWithoutDigests(t *testing.T) {
+	r := chartstest.NewRepo(t, chartstest.RepoOptions{NoDigests: true})
+	digests := publishVersions(t, r, "1.0.0")
+	f := charts.New(plain())
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			p, err := f.Resolve(context.Background(), charts.Ref{RepoURL: r.URL(), Name: "app"}, nil, false)
+			if err == nil && p.Digest != digests["1.0.0"] {
+				err = fmt.Errorf("pinned digest %s, want the archive's %s", p.Digest, digests["1.0.0"])
+			}
+			if err == nil {
+				_, err = f.Load(context.Background(), p, nil)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := r.Downloads("app", "1.0.0"); n != 1 {
+		t.Fatalf("%d downloads, want 1", n)
+	}
+}

@@ -26,15 +26,35 @@ func (f *Fetcher) resolveHTTP(ctx context.Context, src source, ref Ref, creds *C
 	if p.Digest != "" {
 		return p, nil
 	}
-	// An index without digests (older repository tools write none): the
-	// only way to pin the bytes is to download them once.
-	data, err := f.downloadHTTP(ctx, src, chart, cv, creds)
-	if err != nil {
-		return Pinned{}, err
+	p.Digest, err = f.undigested(ctx, src, chart, cv, creds, refresh)
+	return p, err
+}
+
+// undigested pins a version whose index entry names no digest (older
+// repository tools write none): the only way to pin its bytes is to
+// download them, once per IndexTTL (the archive lands in the cache for
+// the Load that follows), shared by concurrent callers.
+func (f *Fetcher) undigested(ctx context.Context, src source, chart string, cv *repo.ChartVersion, creds *Credentials, refresh bool) (string, error) {
+	key := "undigested|" + src.String() + "|" + cv.Name + "|" + cv.Version + "|" + creds.identity()
+	if !refresh {
+		if v, ok := f.indexes.get(key); ok {
+			return v.(string), nil
+		}
 	}
-	p.Digest = sha256Digest(data)
-	f.archives.put(archiveKey{digest: p.Digest, identity: creds.identity()}, data)
-	return p, nil
+	flight := key
+	if refresh {
+		flight += "|refresh"
+	}
+	return shared(ctx, f, flight, func(ctx context.Context) (string, error) {
+		data, err := f.downloadHTTP(ctx, src, chart, cv, creds)
+		if err != nil {
+			return "", err
+		}
+		digest := sha256Digest(data)
+		f.archives.put(archiveKey{digest: digest, identity: creds.identity()}, data)
+		f.indexes.put(key, digest)
+		return digest, nil
+	})
 }
 
 // pickVersion chooses as `helm pull --version` does (an exact version

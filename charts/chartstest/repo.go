@@ -21,6 +21,9 @@ type RepoOptions struct {
 	// RelativeURLs writes chart URLs relative to the repository (as many
 	// real repositories do) instead of absolute ones.
 	RelativeURLs bool
+	// NoDigests writes index entries without a digest, as older
+	// repository tools did.
+	NoDigests bool
 }
 
 // Repo is a Helm chart repository on loopback: GET /index.yaml and GET
@@ -81,7 +84,11 @@ func (r *Repo) PublishArchive(t testing.TB, md *chart.Metadata, tgz []byte) stri
 	if r.index.Has(md.Name, md.Version) {
 		t.Fatalf("chart %s %s is already published", md.Name, md.Version)
 	}
-	if err := r.index.MustAdd(md, file, base, strings.TrimPrefix(digest, "sha256:")); err != nil {
+	indexDigest := strings.TrimPrefix(digest, "sha256:")
+	if r.opts.NoDigests {
+		indexDigest = ""
+	}
+	if err := r.index.MustAdd(md, file, base, indexDigest); err != nil {
 		t.Fatalf("index chart %s %s: %v", md.Name, md.Version, err)
 	}
 	r.index.SortEntries()
