@@ -84,6 +84,9 @@ type ConfigSyncReconciler struct {
 	// chartRefresh holds the ConfigSyncs whose requested chart index
 	// refresh failed: their retries refresh too.
 	chartRefresh sync.Map
+	// chartsVerified holds the chart digests whose provenance was verified,
+	// by keyring (see ChartFetch.Verified).
+	chartsVerified sync.Map
 	// elected is closed once this replica leads (see enqueue).
 	elected <-chan struct{}
 

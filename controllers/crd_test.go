@@ -64,6 +64,10 @@ func TestCRDRejectsInvalidSpecs(t *testing.T) {
 		{"helm remote chart named by a path", func(cs *configsv1.ConfigSync) {
 			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{RepoURL: "https://charts.example.com", Chart: "charts/app"}}}
 		}, "chart is the chart's name, not a path"},
+		{"helm verify of an OCI chart", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{RepoURL: "oci://registry.example.com/charts", Chart: "app",
+				Verify: &configsv1.HelmVerify{KeyringSecretRef: configsv1.LocalObjectReference{Name: "keys"}}}}}
+		}, "verify needs a Helm repository repoURL"},
 		{"helm digest that is no sha256", func(cs *configsv1.ConfigSync) {
 			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{RepoURL: "oci://registry.example.com/charts", Chart: "app", Digest: "md5:abc"}}}
 		}, "spec.render[0].helm.digest"},

@@ -424,6 +424,7 @@ func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
 	run.charts, err = FetchCharts(ctx, run.cs, &inputs, ChartFetch{
 		Fetcher: r.Charts, Source: run.artifact, Path: git.Path, Credentials: r.chartCredentials(run.cs),
 		Pins: chartPins(run), Refresh: run.requested || retrying,
+		Keyring: r.chartKeyring(run.cs), Verified: &r.chartsVerified,
 	})
 	if err != nil {
 		if run.requested || retrying {

@@ -349,6 +349,7 @@ type JsonnetStep struct {
 //
 // +kubebuilder:validation:XValidation:rule="has(self.repoURL) || (!has(self.version) && !has(self.digest) && !has(self.authSecretRef))",message="version, digest and authSecretRef need repoURL (a chart in the tree has none)"
 // +kubebuilder:validation:XValidation:rule="!has(self.repoURL) || !self.chart.contains('/')",message="with repoURL, chart is the chart's name, not a path"
+// +kubebuilder:validation:XValidation:rule="!has(self.verify) || (has(self.repoURL) && !self.repoURL.startsWith('oci://'))",message="verify needs a Helm repository repoURL (https://): provenance of OCI charts is not verified"
 type HelmStep struct {
 	// RepoURL is where a remote chart is published: https://host/path, a
 	// Helm repository serving index.yaml, or oci://host/path, an OCI
@@ -388,6 +389,13 @@ type HelmStep struct {
 	// +optional
 	AuthSecretRef *LocalObjectReference `json:"authSecretRef,omitempty"`
 
+	// Verify checks a Helm repository chart's provenance, as `helm pull
+	// --verify` does: the .prov file beside the archive must be signed by
+	// a key of the keyring and name the archive's digest; otherwise the
+	// sync fails with ChartVerificationFailed and applies nothing.
+	// +optional
+	Verify *HelmVerify `json:"verify,omitempty"`
+
 	// ReleaseName is the release name the chart sees.
 	// +optional
 	// +kubebuilder:validation:MaxLength=53
@@ -416,6 +424,14 @@ type HelmStep struct {
 	// `helm template --no-hooks`.
 	// +optional
 	Hooks HelmHooks `json:"hooks,omitempty"`
+}
+
+// HelmVerify names the keyring a remote chart's provenance is checked with.
+type HelmVerify struct {
+	// KeyringSecretRef names a Secret in the ConfigSync's namespace whose
+	// key "keyring" holds the GPG public keyring (binary, as `gpg --export`
+	// writes it, or armored) of the keys that may sign the chart.
+	KeyringSecretRef LocalObjectReference `json:"keyringSecretRef"`
 }
 
 // HelmHooks is a helm step's hook policy.

@@ -115,7 +115,7 @@ func (o *renderOptions) bind(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.valuesFrom, "values-from", nil, "Kind/name=FILE for a template step's valuesFrom entry")
 	cmd.Flags().StringArrayVar(&o.ageKeys, "age-key-file", nil, "a file of age identities for sops steps")
 	cmd.Flags().StringArrayVar(&o.pgpKeys, "pgp-key-file", nil, "an armored PGP private key for sops steps")
-	cmd.Flags().StringArrayVar(&o.chartSecrets, "chart-secret", nil, "NAME=FILE: a Secret manifest (username/password, tls.crt/tls.key/ca.crt, or .dockerconfigjson) for a helm step's authSecretRef NAME")
+	cmd.Flags().StringArrayVar(&o.chartSecrets, "chart-secret", nil, "NAME=FILE: a Secret manifest (username/password, tls.crt/tls.key/ca.crt, or .dockerconfigjson) for a helm step's authSecretRef NAME, or (key keyring) its verify.keyringSecretRef")
 	cmd.Flags().BoolVar(&o.helmPlainHTTP, "helm-allow-plain-http", false, "accept http:// Helm repositories and plain-HTTP OCI registries")
 	_ = cmd.MarkFlagRequired("file")
 }
@@ -167,6 +167,7 @@ func (o *renderOptions) render() (*configsv1.ConfigSync, filetree.Tree, error) {
 	o.charts, err = controllers.FetchCharts(cmdContext(), cs, &inputs, controllers.ChartFetch{
 		Fetcher: charts.New(charts.Options{AllowPlainHTTP: o.helmPlainHTTP}),
 		Source:  art, Path: cs.Spec.Source.Git.Path, Credentials: o.chartCredentials, Refresh: true,
+		Keyring: o.chartKeyring,
 	})
 	if reason := charts.ReasonOf(err); reason != "" {
 		return nil, nil, fmt.Errorf("%s: %w", reason, err) // the reason the operator would report
@@ -287,9 +288,32 @@ func cmdContext() context.Context { return context.Background() }
 
 // chartCredentials reads the Secret manifest --chart-secret names for ref.
 func (o *renderOptions) chartCredentials(_ context.Context, ref configsv1.LocalObjectReference) (*charts.Credentials, error) {
+	data, err := o.chartSecret("authSecretRef", ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	return controllers.CredentialsFromSecret(data), nil
+}
+
+// chartKeyring reads a verify.keyringSecretRef from --chart-secret.
+func (o *renderOptions) chartKeyring(_ context.Context, ref configsv1.LocalObjectReference) ([]byte, error) {
+	data, err := o.chartSecret("keyringSecretRef", ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	keyring, ok := data[controllers.KeyringKey]
+	if !ok {
+		return nil, fmt.Errorf("keyringSecretRef %s: the Secret has no key %q", ref.Name, controllers.KeyringKey)
+	}
+	return keyring, nil
+}
+
+// chartSecret reads the data of the Secret manifest --chart-secret names
+// for name (data and stringData).
+func (o *renderOptions) chartSecret(field, name string) (map[string][]byte, error) {
 	for _, spec := range o.chartSecrets {
-		name, file, ok := strings.Cut(spec, "=")
-		if !ok || name != ref.Name {
+		n, file, ok := strings.Cut(spec, "=")
+		if !ok || n != name {
 			continue
 		}
 		raw, err := os.ReadFile(file)
@@ -307,9 +331,9 @@ func (o *renderOptions) chartCredentials(_ context.Context, ref configsv1.LocalO
 		for k, v := range secret.StringData {
 			data[k] = []byte(v)
 		}
-		return controllers.CredentialsFromSecret(data), nil
+		return data, nil
 	}
-	return nil, fmt.Errorf("authSecretRef %s: pass --chart-secret %s=FILE (a Secret manifest)", ref.Name, ref.Name)
+	return nil, fmt.Errorf("%s %s: pass --chart-secret %s=FILE (a Secret manifest)", field, name, name)
 }
 
 // printCharts says which remote charts a render pinned, as YAML comments
