@@ -49,7 +49,7 @@ func (f *Fetcher) ociRepository(src source, chart, name string, creds *Credentia
 	if err != nil {
 		return nil, withChart(err, chart)
 	}
-	r.Client = &auth.Client{Client: client, Credential: auth.StaticCredential(src.host, cred)}
+	r.Client = &auth.Client{Client: client, Credential: auth.StaticCredential(src.host, cred), Cache: f.authCache(creds)}
 	return r, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+
+	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
 // maxTransports bounds the kept transports (one per credentials identity,
@@ -22,6 +24,26 @@ const maxTransports = 256
 type transports struct {
 	mu    sync.Mutex
 	byKey map[string]*http.Transport
+	auths map[string]auth.Cache // by credentials identity: a registry's auth scheme and tokens
+}
+
+// authCache remembers, for one set of credentials, how each registry
+// authenticates (and its bearer tokens), so a request does not first meet
+// a 401 challenge every time. Tokens are per credentials, hence the key.
+func (f *Fetcher) authCache(creds *Credentials) auth.Cache {
+	t := f.transports
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	id := creds.identity()
+	if c, ok := t.auths[id]; ok {
+		return c
+	}
+	if len(t.auths) >= maxTransports || t.auths == nil {
+		t.auths = map[string]auth.Cache{}
+	}
+	c := auth.NewCache()
+	t.auths[id] = c
+	return c
 }
 
 // transport returns the shared transport for creds: its CA (added to the
