@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/provenance"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,6 +23,7 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/charts/chartstest"
+	"github.com/configsync/configsync/internal/testadmission"
 	"github.com/configsync/configsync/internal/testgit"
 )
 
@@ -418,4 +420,44 @@ func TestRemoteChartProvenanceIsVerified(t *testing.T) {
 		g.Expect(ready.Reason).To(Equal(charts.ReasonChartVerificationFailed), ready.Message)
 	}, timeout).Should(Succeed())
 	g.Expect(configMapData(g, ns, "rel-app")).To(HaveKeyWithValue("version", "1.0.0"))
+}
+
+// Given a ConfigSync with rollback.onFailure that synced commit blue with
+// chart 1.0.0 (range ^1.0): once 1.1.0 is published, a commit whose values
+// make the apply fail (an admission policy refuses "poison") renders with
+// 1.1.0, fails, and is rolled back to blue with blue's pinned 1.0.0, not
+// with 1.1.0, which the range matches now.
+func TestAutomaticRollbackRendersThePinnedChart(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	policy := testadmission.Start(t, refusePoison)
+	policy.Install(t, k8s, ns, testadmission.Rule("", "v1", "configmaps", admissionregistrationv1.Create, admissionregistrationv1.Update))
+	colored := func(version string) *chart.Chart {
+		return chartstest.Chart("app", version, map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rel-app\ndata:\n  color: {{ .Values.color }}\n  version: {{ .Chart.Version | quote }}\n"})
+	}
+	repo := chartstest.NewRepo(t, chartstest.RepoOptions{})
+	d100 := repo.Publish(t, colored("1.0.0"))
+
+	git := testgit.Start(t).NewRepo(t, "app.git")
+	blue := git.Commit(t, map[string]string{"values.yaml": "color: blue\n"}, "blue")
+	cs := newConfigSync(ns, "app", git.URL, "")
+	cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{RepoURL: repo.URL(), Chart: "app", Version: "^1.0", ReleaseName: "rel", ValuesFiles: []string{"values.yaml"}}}}
+	cs.Spec.Rollback = &configsv1.Rollback{OnFailure: true}
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+	pruneAtCleanup(t, ns, "app")
+	chartVersionIs(g, ns, "app", "1.0.0")
+
+	repo.Publish(t, colored("1.1.0"))
+	bad := git.Commit(t, map[string]string{"values.yaml": "color: poison\n"}, "poison")
+	requestReconcile(t, ns, "app")
+	g.Eventually(func(g Gomega) {
+		cs := getConfigSync(g, ns, "app")
+		g.Expect(cs.Status.FailedRevision).To(Equal(bad))
+		g.Expect(cs.Status.SourceRevision).To(HaveSuffix(blue))
+		g.Expect(condition(cs, configsv1.ConditionReady).Reason).To(Equal(configsv1.ReasonRolledBack))
+		g.Expect(cs.Status.Charts).To(Equal([]configsv1.PinnedChart{{Step: 1, RepoURL: repo.URL(), Name: "app", Version: "1.0.0", Digest: d100}}))
+	}, timeout).Should(Succeed())
+	g.Expect(policy.Refused.Load()).NotTo(BeZero(), "the poison commit was tried")
+	g.Expect(configMapData(g, ns, "rel-app")).To(And(HaveKeyWithValue("color", "blue"), HaveKeyWithValue("version", "1.0.0")))
 }
