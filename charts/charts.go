@@ -110,5 +110,12 @@ func (f *Fetcher) Load(ctx context.Context, p Pinned, creds *Credentials) ([]byt
 // archives by dependency name (alias-aware: the key is the alias when one is
 // set), for the renderer to put under charts/.
 func (f *Fetcher) Dependencies(ctx context.Context, chartYAML, chartLock []byte, creds func(repoURL string) *Credentials) ([]Pinned, map[string][]byte, error) {
-	return f.dependencies(ctx, chartYAML, chartLock, creds)
+	return f.dependencies(ctx, chartYAML, chartLock, creds, false)
+}
+
+// DependenciesRefresh is Dependencies reading every index and tag list
+// afresh (a reconcile request), so an unlocked range sees a version
+// published within the IndexTTL.
+func (f *Fetcher) DependenciesRefresh(ctx context.Context, chartYAML, chartLock []byte, creds func(repoURL string) *Credentials) ([]Pinned, map[string][]byte, error) {
+	return f.dependencies(ctx, chartYAML, chartLock, creds, true)
 }

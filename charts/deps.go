@@ -18,7 +18,7 @@ func isRemote(repository string) bool {
 		strings.HasPrefix(repository, "oci://")
 }
 
-func (f *Fetcher) dependencies(ctx context.Context, chartYAML, chartLock []byte, creds func(string) *Credentials) ([]Pinned, map[string][]byte, error) {
+func (f *Fetcher) dependencies(ctx context.Context, chartYAML, chartLock []byte, creds func(string) *Credentials, refresh bool) ([]Pinned, map[string][]byte, error) {
 	var md chart.Metadata
 	if err := yaml.Unmarshal(chartYAML, &md); err != nil {
 		return nil, nil, fail(ReasonChartInvalid, "", "Chart.yaml: %v", err)
@@ -57,7 +57,7 @@ func (f *Fetcher) dependencies(ctx context.Context, chartYAML, chartLock []byte,
 			}
 			version = v
 		}
-		p, err := f.Resolve(ctx, Ref{RepoURL: d.Repository, Name: d.Name, Version: version}, c, false)
+		p, err := f.Resolve(ctx, Ref{RepoURL: d.Repository, Name: d.Name, Version: version}, c, refresh)
 		if err != nil {
 			return nil, nil, err
 		}

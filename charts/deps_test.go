@@ -119,6 +119,20 @@ func TestDependencies(t *testing.T) {
 			t.Fatalf("pinned digest %s is not the archive's", pinned[0].Digest)
 		}
 	})
+	t.Run("refresh sees a version published within the TTL", func(t *testing.T) {
+		f := charts.New(plain())
+		pinned, _, err := f.Dependencies(context.Background(), chartYAML, nil, nil)
+		wantReason(t, err, "")
+		wantVersions(t, pinned, "app", "1.2.0", "ocisub", "1.3.0")
+		publishVersions(t, r, "1.3.0")
+		reg.Push(t, chartstest.Chart("ocisub", "1.4.0", nil))
+		pinned, _, err = f.Dependencies(context.Background(), chartYAML, nil, nil)
+		wantReason(t, err, "")
+		wantVersions(t, pinned, "app", "1.2.0", "ocisub", "1.3.0")
+		pinned, _, err = f.DependenciesRefresh(context.Background(), chartYAML, nil, nil)
+		wantReason(t, err, "")
+		wantVersions(t, pinned, "app", "1.3.0", "ocisub", "1.4.0")
+	})
 	t.Run("lock out of sync with Chart.yaml", func(t *testing.T) {
 		edited := bytes.Replace(chartYAML, []byte("^1.0.0"), []byte("^1.1.0"), 1)
 		if bytes.Equal(edited, chartYAML) {
