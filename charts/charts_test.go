@@ -594,6 +594,7 @@ func TestFleetCostsOneFetch(t *testing.T) {
 			before := tc.requests()
 			sync()
 			first := tc.requests() - before
+			t.Logf("the first sync sent %d requests", first)
 			for range 99 {
 				sync()
 			}
