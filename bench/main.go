@@ -57,7 +57,7 @@ func main() {
 	flag.StringVar(&curve, "curve", "100,300", "ConfigSync counts of the scaling curve (the mass sync adds n)")
 	flag.StringVar(&c.out, "out", "docs/benchmarks.md", "where to write the results")
 	flag.StringVar(&c.renderResults, "render-results", "", "output of go test -bench BenchmarkRender to include")
-	flag.StringVar(&c.only, "only", "", "run only these scenarios (comma-separated: mass, big, latency, curve, costs); the table is printed, docs are not written")
+	flag.StringVar(&c.only, "only", "", "run only these scenarios (comma-separated: mass, big, latency, curve, costs, charts); the table is printed, docs are not written")
 	flag.StringVar(&c.profileDir, "profile", "", "write the manager's CPU profiles of the mass sync and the no-op resync to this folder")
 	flag.IntVar(&c.profileSeconds, "profile-seconds", 20, "length of each CPU profile")
 	flag.Parse()
@@ -112,7 +112,7 @@ func run(c config) (err error) {
 	steps := []struct {
 		name string
 		run  func() error
-	}{{"costs", b.requestCosts}, {"mass", b.massSyncAndNoOp}, {"big", b.bigSet}, {"latency", b.pushLatencies}, {"curve", b.scalingCurve}}
+	}{{"costs", b.requestCosts}, {"mass", b.massSyncAndNoOp}, {"big", b.bigSet}, {"latency", b.pushLatencies}, {"curve", b.scalingCurve}, {"charts", b.remoteChart}}
 	for _, step := range steps {
 		if c.only != "" && !slices.Contains(strings.Split(c.only, ","), step.name) {
 			continue
@@ -175,7 +175,7 @@ type manager struct {
 	pprof   string // base URL of /debug/pprof, when profiling
 }
 
-func (b *bench) startManager(name string) (*manager, error) {
+func (b *bench) startManager(name string, extra ...string) (*manager, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -188,6 +188,7 @@ func (b *bench) startManager(name string) (*manager, error) {
 		// Each scenario's manager sees only its own ConfigSyncs, not those
 		// the earlier scenarios left behind.
 		"--watch-label-selector=bench="+name)
+	m.cmd.Args = append(m.cmd.Args, extra...)
 	if b.profileDir != "" {
 		pport, err := freePort()
 		if err != nil {

@@ -21,7 +21,15 @@ import (
 // PrintHistory writes the history as a table; * marks the applied revision.
 func PrintHistory(out io.Writer, cs *configsv1.ConfigSync) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "\tREVISION\tRESULT\tAPPLIED\tDURATION\tDIGEST")
+	withCharts := false
+	for _, h := range cs.Status.History {
+		withCharts = withCharts || len(h.Charts) > 0
+	}
+	header := "\tREVISION\tRESULT\tAPPLIED\tDURATION\tDIGEST"
+	if withCharts {
+		header += "\tCHARTS"
+	}
+	fmt.Fprintln(w, header)
 	marked := false
 	for _, h := range cs.Status.History {
 		current := ""
@@ -32,8 +40,12 @@ func PrintHistory(out io.Writer, cs *configsv1.ConfigSync) error {
 		if h.Duration != nil {
 			took = h.Duration.Duration.String()
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", current, Short(h.Revision), h.Result,
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", current, Short(h.Revision), h.Result,
 			h.AppliedAt.UTC().Format(time.RFC3339), took, shortDigest(h.Digest))
+		if withCharts {
+			line += "\t" + chartList(h.Charts)
+		}
+		fmt.Fprintln(w, line)
 	}
 	return w.Flush()
 }
@@ -178,4 +190,17 @@ func SetSuspend(ctx context.Context, c client.Client, key client.ObjectKey, susp
 	patch := client.MergeFrom(cs.DeepCopy())
 	cs.Spec.Suspend = suspend
 	return c.Patch(ctx, cs, patch)
+}
+
+// chartList names the remote charts of a history entry as name@version, a
+// dependency as alias=name@version: what a rollback to it renders.
+func chartList(pins []configsv1.PinnedChart) string {
+	parts := make([]string, len(pins))
+	for i, p := range pins {
+		parts[i] = p.Name + "@" + p.Version
+		if p.Dependency != "" {
+			parts[i] = p.Dependency + "=" + parts[i]
+		}
+	}
+	return strings.Join(parts, ",")
 }

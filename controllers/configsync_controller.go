@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -26,6 +27,7 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/renderers"
 	"github.com/configsync/configsync/source"
@@ -60,8 +62,11 @@ type ConfigSyncReconciler struct {
 	// APIReader reads Secrets without caching them.
 	APIReader client.Reader
 	Fetcher   source.Fetcher
-	Applier   *apply.Manager
-	Recorder  recorder.EventRecorder
+	// Charts fetches remote Helm charts, one for the whole manager (its
+	// cache makes one download per chart version); nil refuses them.
+	Charts   *charts.Fetcher
+	Applier  *apply.Manager
+	Recorder recorder.EventRecorder
 
 	// pushes carries ConfigSyncs a webhook asks to reconcile now.
 	pushes chan event.GenericEvent
@@ -78,6 +83,12 @@ type ConfigSyncReconciler struct {
 	// written holds the resourceVersion of each ConfigSync's last write
 	// here, to tell a cache that lags behind it (see getConfigSync).
 	written writtenVersions
+	// chartRefresh holds the ConfigSyncs whose requested chart index
+	// refresh failed: their retries refresh too.
+	chartRefresh sync.Map
+	// chartsVerified holds the chart digests whose provenance was verified,
+	// by keyring (see ChartFetch.Verified).
+	chartsVerified sync.Map
 	// elected is closed once this replica leads (see enqueue).
 	elected <-chan struct{}
 

@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -48,6 +49,28 @@ func TestCRDRejectsInvalidSpecs(t *testing.T) {
 		{"rollback to something that is no SHA", func(cs *configsv1.ConfigSync) {
 			cs.Spec.Rollback = &configsv1.Rollback{ToRevision: "not a sha"}
 		}, "spec.rollback.toRevision"},
+		{"helm version without repoURL", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{Chart: "charts/app", Version: "^1.0"}}}
+		}, "version, digest and authSecretRef need repoURL"},
+		{"helm digest without repoURL", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{Chart: "charts/app", Digest: "sha256:" + strings.Repeat("a", 64)}}}
+		}, "version, digest and authSecretRef need repoURL"},
+		{"helm authSecretRef without repoURL", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{Chart: "charts/app", AuthSecretRef: &configsv1.LocalObjectReference{Name: "creds"}}}}
+		}, "version, digest and authSecretRef need repoURL"},
+		{"helm repoURL of another scheme", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{RepoURL: "s3://bucket/charts", Chart: "app"}}}
+		}, "repoURL must start with https:// or oci://"},
+		{"helm remote chart named by a path", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{RepoURL: "https://charts.example.com", Chart: "charts/app"}}}
+		}, "chart is the chart's name, not a path"},
+		{"helm verify of an OCI chart", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{RepoURL: "oci://registry.example.com/charts", Chart: "app",
+				Verify: &configsv1.HelmVerify{KeyringSecretRef: configsv1.LocalObjectReference{Name: "keys"}}}}}
+		}, "verify needs a Helm repository repoURL"},
+		{"helm digest that is no sha256", func(cs *configsv1.ConfigSync) {
+			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{RepoURL: "oci://registry.example.com/charts", Chart: "app", Digest: "md5:abc"}}}
+		}, "spec.render[0].helm.digest"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,4 +129,26 @@ func TestTheShortNameListsConfigSyncs(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(list.Items).To(HaveLen(1))
 	g.Expect(list.Items[0].GetName()).To(Equal("listed"))
+}
+
+// The remote forms of a helm step pass admission: a Helm repository with a
+// range and credentials, an OCI registry with a digest, plain HTTP (refused
+// at run time unless the manager allows it), and a chart in the tree.
+func TestCRDAcceptsRemoteHelmCharts(t *testing.T) {
+	ns := newNamespace(t)
+	steps := map[string]configsv1.HelmStep{
+		"https":  {RepoURL: "https://charts.example.com/stable", Chart: "app", Version: ">=1.0 <2", AuthSecretRef: &configsv1.LocalObjectReference{Name: "creds"}},
+		"oci":    {RepoURL: "oci://registry.example.com/charts", Chart: "app", Digest: "sha256:" + strings.Repeat("0", 64)},
+		"http":   {RepoURL: "http://127.0.0.1:8080", Chart: "app"},
+		"intree": {Chart: "charts/app"},
+	}
+	for name, step := range steps {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			cs := newConfigSync(ns, "helm-"+name, "https://example.com/org/repo.git", "")
+			cs.Spec.Render = []configsv1.RenderStep{{Helm: &step}}
+			g.Expect(k8s.Create(context.Background(), cs)).To(Succeed())
+			g.Expect(k8s.Delete(context.Background(), cs)).To(Succeed())
+		})
+	}
 }

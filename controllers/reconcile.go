@@ -110,6 +110,8 @@ type syncRun struct {
 	// cause is why it failed (nil when it was held back from an earlier run).
 	rolledBackFrom string
 	cause          error
+	// charts are the remote charts this run rendered, pinned.
+	charts []configsv1.PinnedChart
 }
 
 // Reconcile fetches, renders, dry-runs and applies one ConfigSync, then
@@ -330,7 +332,7 @@ func rollbackTarget(cs *configsv1.ConfigSync) (string, error) {
 		want = cs.Spec.Rollback.ToRevision
 	}
 	if want == "" {
-		cs.Status.RolledBackTo = ""
+		cs.Status.RolledBackTo, cs.Status.RolledBackCharts = "", nil
 		return "", nil
 	}
 	if pinned := cs.Status.RolledBackTo; pinned != "" && (want == "previous" || strings.HasPrefix(pinned, want)) {
@@ -338,10 +340,13 @@ func rollbackTarget(cs *configsv1.ConfigSync) (string, error) {
 	}
 	history := cs.Status.History
 	var sha string
+	var pins []configsv1.PinnedChart
 	if want == "previous" {
+		// An earlier commit, or the same commit rendered with other
+		// charts (a new chart version matched the step's range).
 		for _, h := range history {
-			if h.Revision != history[0].Revision {
-				sha = h.Revision
+			if h.Revision != history[0].Revision || !sameCharts(h.Charts, history[0].Charts) {
+				sha, pins = h.Revision, h.Charts
 				break
 			}
 		}
@@ -351,7 +356,7 @@ func rollbackTarget(cs *configsv1.ConfigSync) (string, error) {
 	} else {
 		for _, h := range history {
 			if strings.HasPrefix(h.Revision, want) {
-				sha = h.Revision
+				sha, pins = h.Revision, h.Charts
 				break
 			}
 		}
@@ -359,7 +364,7 @@ func rollbackTarget(cs *configsv1.ConfigSync) (string, error) {
 			return "", configErr(configsv1.ReasonRevisionNotFound, fmt.Errorf("rollback to %s: not in status.history (the last %d applied revisions)", want, len(history)))
 		}
 	}
-	cs.Status.RolledBackTo = sha
+	cs.Status.RolledBackTo, cs.Status.RolledBackCharts = sha, pins
 	return sha, nil
 }
 
@@ -411,6 +416,23 @@ func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
 		return transientErr(configsv1.ReasonRenderFailed, err)
 	}
 	git := run.cs.Spec.Source.Git
+	// A reconcile request reads chart indexes afresh; so do the retries of
+	// one whose refresh failed, rather than sync from the index it meant to
+	// replace.
+	key := client.ObjectKeyFromObject(run.cs)
+	_, retrying := r.chartRefresh.Load(key)
+	run.charts, err = FetchCharts(ctx, run.cs, &inputs, ChartFetch{
+		Fetcher: r.Charts, Source: run.artifact, Path: git.Path, Credentials: r.chartCredentials(run.cs),
+		Pins: chartPins(run), Refresh: run.requested || retrying,
+		Keyring: r.chartKeyring(run.cs), Verified: &r.chartsVerified,
+	})
+	if err != nil {
+		if run.requested || retrying {
+			r.chartRefresh.Store(key, struct{}{})
+		}
+		return chartErr(err)
+	}
+	r.chartRefresh.Delete(key)
 	inputs.Context = renderers.ContextOf(run.cs, source.RedactURL(git.URL()), run.artifact.Ref, run.artifact.Commit)
 	run.renderKey = renderKey(run.cs, run.artifact.Commit, inputs)
 	if objs := r.renders.get(client.ObjectKeyFromObject(run.cs), run.renderKey); objs != nil {
@@ -602,6 +624,7 @@ func (r *ConfigSyncReconciler) forget(key client.ObjectKey) {
 	r.pushed.forget(key)
 	r.changed.forget(key)
 	r.written.forget(key)
+	r.chartRefresh.Delete(key)
 }
 
 // recordSuccess writes the status of a sync that applied every object.
@@ -626,7 +649,8 @@ func (r *ConfigSyncReconciler) recordSuccess(ctx context.Context, run *syncRun) 
 	if cs.Status.RolledBackTo != "" {
 		result, reason = configsv1.HistoryRolledBack, configsv1.ReasonRolledBack
 	}
-	recordHistory(cs, run.artifact.Commit, digest, result, time.Since(run.started))
+	cs.Status.Charts = run.charts
+	recordHistory(cs, run.artifact.Commit, digest, run.charts, result, time.Since(run.started))
 
 	// The condition says nothing that differs between two syncs of the same
 	// revision (such as how many objects this one changed), so that a
@@ -807,15 +831,15 @@ func digestOf(objs []*unstructured.Unstructured) string {
 
 // recordHistory puts the applied revision at the head of the history unless it
 // is already there, and trims the history to historyLimit.
-func recordHistory(cs *configsv1.ConfigSync, commit, digest string, result configsv1.HistoryResult, took time.Duration) {
+func recordHistory(cs *configsv1.ConfigSync, commit, digest string, pins []configsv1.PinnedChart, result configsv1.HistoryResult, took time.Duration) {
 	limit := 10
 	if cs.Spec.HistoryLimit != nil {
 		limit = int(*cs.Spec.HistoryLimit)
 	}
 	h := cs.Status.History
-	if len(h) == 0 || h[0].Revision != commit || h[0].Digest != digest {
+	if len(h) == 0 || h[0].Revision != commit || h[0].Digest != digest || !sameCharts(h[0].Charts, pins) {
 		entry := configsv1.HistoryEntry{Revision: commit, Digest: digest, AppliedAt: metav1.Now(), Result: result,
-			Duration: &metav1.Duration{Duration: took.Round(time.Millisecond)}}
+			Duration: &metav1.Duration{Duration: took.Round(time.Millisecond)}, Charts: pins}
 		h = append([]configsv1.HistoryEntry{entry}, h...)
 	}
 	if len(h) > limit {

@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testenv"
 	"github.com/configsync/configsync/renderers/sandbox"
@@ -95,6 +96,12 @@ func runSuite(m *testing.M) int {
 	// The test Git servers speak plain HTTP on loopback; the manager
 	// refuses credentials over http:// unless its admin allows them.
 	reconciler = controllers.New(mgr, &source.GitFetcher{AllowPlainHTTPCredentials: true})
+	// The chart test servers are on 127.0.0.1, plain HTTP or HTTPS with
+	// their own CA. A long index TTL shows that a new chart version is
+	// seen because a reconcile request reads the index afresh.
+	reconciler.Charts = charts.New(charts.Options{
+		AllowPlainHTTP: true, AllowedHosts: []string{"127.0.0.1"}, MaxChartBytes: testMaxChartBytes, IndexTTL: time.Hour,
+	})
 	if err := reconciler.SetupWithManager(mgr, controllers.Options{Workers: 4}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -25,9 +25,11 @@ const HelmOutput = "helm.yaml"
 // DefaultReleaseName is the release name when the step sets none, as `helm template` uses.
 const DefaultReleaseName = "release-name"
 
-// Helm renders a chart of the tree with the Helm SDK, as `helm template
-// --include-crds --skip-tests` does: client-only, no repository or registry
-// contacted. Dependencies must be vendored under the chart's charts/ folder.
+// Helm renders a chart with the Helm SDK, as `helm template --include-crds
+// --skip-tests` does: client-only, no repository or registry contacted. The
+// chart is a folder of the tree, or the archive of a remote chart the caller
+// fetched (Archive); remote dependencies come in as archives too
+// (Dependencies), others must be vendored under the chart's charts/ folder.
 // Install and upgrade hooks follow the manifest, annotated with the phase
 // they are applied in (see appendHooks); test, delete and rollback hooks are
 // left out. With hooks: Skip, no hook is rendered (`--no-hooks`).
@@ -38,6 +40,11 @@ type Helm struct {
 	// KubeVersion and APIVersions are the target cluster's Capabilities, when known.
 	KubeVersion string
 	APIVersions []string
+	// Archive is the remote chart's .tgz (the step has a repoURL); nil
+	// renders the chart folder of the tree.
+	Archive []byte
+	// Dependencies are .tgz archives of the chart's remote dependencies.
+	Dependencies [][]byte
 }
 
 var _ Renderer = (*Helm)(nil)
@@ -51,12 +58,15 @@ const DefaultKubeVersion = "v1.37.0"
 
 // Render renders the chart; the output tree holds HelmOutput.
 func (h *Helm) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, error) {
-	chrt, err := h.load(in)
+	chrt, err := h.loadChart(in)
 	if err != nil {
 		return nil, err
 	}
+	if err := addDependencies(chrt, h.Dependencies); err != nil {
+		return nil, fmt.Errorf("chart %s: %w", h.Step.Chart, err)
+	}
 	if err := action.CheckDependencies(chrt, chrt.Metadata.Dependencies); err != nil {
-		return nil, fmt.Errorf("chart %s: %w (vendor dependencies under charts/: remote repositories are never fetched)", h.Step.Chart, err)
+		return nil, fmt.Errorf("chart %s: %w (vendor file:// dependencies under charts/)", h.Step.Chart, err)
 	}
 	if err := checkSchemaRefs(chrt); err != nil {
 		return nil, fmt.Errorf("helm template %s: %w", h.Step.Chart, err)
@@ -103,6 +113,46 @@ func (h *Helm) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, err
 		return nil, fmt.Errorf("helm template %s: %w", h.Step.Chart, err)
 	}
 	return filetree.Tree{HelmOutput: []byte(manifest + "\n")}, nil
+}
+
+// loadChart loads the remote chart's archive, as `helm template --repo`
+// loads what it pulled, or else the chart folder of the tree.
+func (h *Helm) loadChart(in filetree.Tree) (*chart.Chart, error) {
+	if h.Archive == nil {
+		return h.load(in)
+	}
+	chrt, err := loader.LoadArchive(bytes.NewReader(h.Archive))
+	if err != nil {
+		return nil, fmt.Errorf("load chart %s: %w", h.Step.Chart, err)
+	}
+	return chrt, nil
+}
+
+// addDependencies adds the archives of remote dependencies to chrt as
+// subcharts, as the loader adds the charts/*.tgz that `helm dependency
+// build` writes; helm's dependency processing then applies aliases,
+// conditions and tags. A subchart already vendored in the tree under the
+// same name wins, as `helm template` of that folder would use it, and one
+// archive of a chart version serves every alias of it.
+func addDependencies(chrt *chart.Chart, archives [][]byte) error {
+	vendored := map[string]bool{}
+	for _, sub := range chrt.Dependencies() {
+		vendored[sub.Name()] = true
+	}
+	added := map[string]bool{}
+	for _, data := range archives {
+		sub, err := loader.LoadArchive(bytes.NewReader(data))
+		if err != nil {
+			return fmt.Errorf("load dependency: %w", err)
+		}
+		id := sub.Name() + "@" + sub.Metadata.Version
+		if vendored[sub.Name()] || added[id] {
+			continue
+		}
+		added[id] = true
+		chrt.AddDependency(sub)
+	}
+	return nil
 }
 
 // load reads the chart folder from the tree as `helm template <folder>`

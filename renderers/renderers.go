@@ -45,6 +45,17 @@ type StepInputs struct {
 	// AgeIdentities and PGPKeys are a sops step's decryption keys.
 	AgeIdentities []string
 	PGPKeys       [][]byte
+	// Chart is a helm step's remote chart archive (.tgz), fetched and
+	// verified by the caller; nil renders the chart folder of the tree.
+	// Renderers stay offline: the bytes come in, nothing goes out.
+	Chart []byte `json:"-"`
+	// Dependencies are archives of the remote dependencies of a helm
+	// step's chart, added to the chart as `helm dependency build` puts
+	// them under charts/ (a subchart vendored in the tree wins).
+	Dependencies [][]byte `json:"-"`
+	// Charts pins what Chart and Dependencies were fetched as: what a
+	// render cache key digests instead of the bytes.
+	Charts []configsv1.PinnedChart
 }
 
 // StepError says which step of the pipeline failed.
@@ -151,7 +162,8 @@ func New(i int, step configsv1.RenderStep, in Inputs) (Renderer, error) {
 	case step.Jsonnet != nil:
 		return &Jsonnet{Step: *step.Jsonnet}, nil
 	case step.Helm != nil:
-		return &Helm{Step: *step.Helm, Namespace: in.Namespace, KubeVersion: in.KubeVersion, APIVersions: in.APIVersions}, nil
+		return &Helm{Step: *step.Helm, Namespace: in.Namespace, KubeVersion: in.KubeVersion, APIVersions: in.APIVersions,
+			Archive: own.Chart, Dependencies: own.Dependencies}, nil
 	}
 	return nil, errors.New("the step sets none of sops, template, kustomize, jsonnet, helm")
 }

@@ -222,7 +222,7 @@ func TestBrowser(t *testing.T) {
 		green = repo.Commit(t, map[string]string{"app/cm.yaml": configMap("green"), "app/secret.yaml": secret(secretValues[1])}, "green")
 		pushed := time.Now()
 		// The Git host's webhook, as the receiver passes it on.
-		if _, err := reconciler.TriggerPush(ctx, map[string]bool{source.NormalizeURL(repo.URL): true}, nil); err != nil {
+		if _, err := reconciler.TriggerPush(ctx, "", map[string]bool{source.NormalizeURL(repo.URL): true}, nil); err != nil {
 			t.Fatal(err)
 		}
 		within(t, tab, chromedp.WaitVisible(chromedp.CSS(`tr[data-configsync="`+ns+`/web"] code[title="`+green+`"]`)))

@@ -343,11 +343,58 @@ type JsonnetStep struct {
 	JPath []string `json:"jpath,omitempty"`
 }
 
-// HelmStep renders a chart that lives in the tree.
+// HelmStep renders a chart, as `helm template` does: a chart folder in the
+// tree, or a chart published to a Helm repository or an OCI registry
+// (repoURL). Values files are read from the tree either way.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.repoURL) || (!has(self.version) && !has(self.digest) && !has(self.authSecretRef))",message="version, digest and authSecretRef need repoURL (a chart in the tree has none)"
+// +kubebuilder:validation:XValidation:rule="!has(self.repoURL) || !self.chart.contains('/')",message="with repoURL, chart is the chart's name, not a path"
+// +kubebuilder:validation:XValidation:rule="!has(self.verify) || (has(self.repoURL) && !self.repoURL.startsWith('oci://'))",message="verify needs a Helm repository repoURL (https://): provenance of OCI charts is not verified"
 type HelmStep struct {
-	// Chart is the chart's folder inside the tree.
+	// RepoURL is where a remote chart is published: https://host/path, a
+	// Helm repository serving index.yaml, or oci://host/path, an OCI
+	// registry where the chart is the repository <repoURL>/<chart>. Empty:
+	// the chart is a folder in the tree. http:// is refused unless the
+	// manager allows plain HTTP.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.startsWith('oci://') || self.startsWith('http://')",message="repoURL must start with https:// or oci://"
+	RepoURL string `json:"repoURL,omitempty"`
+
+	// Chart is the chart's folder inside the tree, or, with repoURL, the
+	// chart's name.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
 	Chart string `json:"chart"`
+
+	// Version of a remote chart: an exact version or a semver constraint
+	// ("^1.2", ">=1.0 <2"). Empty: the newest version that is no
+	// prerelease. Which version a sync used is recorded in status.charts
+	// and status.history, and a rollback renders that one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Version string `json:"version,omitempty"`
+
+	// Digest pins a remote chart's bytes: sha256:<hex> of the .tgz for a
+	// Helm repository, of the manifest for an OCI registry. A chart whose
+	// bytes differ is refused (ChartDigestMismatch).
+	// +optional
+	// +kubebuilder:validation:Pattern=`^sha256:[a-f0-9]{64}$`
+	Digest string `json:"digest,omitempty"`
+
+	// AuthSecretRef names a Secret in the ConfigSync's namespace with the
+	// repository's or registry's credentials: username and password (basic
+	// auth), tls.crt and tls.key (a client certificate) and ca.crt, or a
+	// kubernetes.io/dockerconfigjson Secret for an OCI registry.
+	// +optional
+	AuthSecretRef *LocalObjectReference `json:"authSecretRef,omitempty"`
+
+	// Verify checks a Helm repository chart's provenance, as `helm pull
+	// --verify` does: the .prov file beside the archive must be signed by
+	// a key of the keyring and name the archive's digest; otherwise the
+	// sync fails with ChartVerificationFailed and applies nothing.
+	// +optional
+	Verify *HelmVerify `json:"verify,omitempty"`
 
 	// ReleaseName is the release name the chart sees.
 	// +optional
@@ -377,6 +424,14 @@ type HelmStep struct {
 	// `helm template --no-hooks`.
 	// +optional
 	Hooks HelmHooks `json:"hooks,omitempty"`
+}
+
+// HelmVerify names the keyring a remote chart's provenance is checked with.
+type HelmVerify struct {
+	// KeyringSecretRef names a Secret in the ConfigSync's namespace whose
+	// key "keyring" holds the GPG public keyring (binary, as `gpg --export`
+	// writes it, or armored) of the keys that may sign the chart.
+	KeyringSecretRef LocalObjectReference `json:"keyringSecretRef"`
 }
 
 // HelmHooks is a helm step's hook policy.
@@ -504,6 +559,17 @@ type ConfigSyncStatus struct {
 	// +optional
 	FailedRevision string `json:"failedRevision,omitempty"`
 
+	// Charts are the remote charts the last successful sync rendered, each
+	// at its exact version and digest: helm steps' charts from
+	// repositories and registries, and remote dependencies of charts.
+	// +optional
+	Charts []PinnedChart `json:"charts,omitempty"`
+
+	// RolledBackCharts are the charts of the history entry
+	// spec.rollback.toRevision resolved to, rendered while it holds.
+	// +optional
+	RolledBackCharts []PinnedChart `json:"rolledBackCharts,omitempty"`
+
 	// LastHandledReconcileAt is the last value of the
 	// configs.example.io/reconcile-at annotation that was handled.
 	// +optional
@@ -582,6 +648,30 @@ type HistoryEntry struct {
 	// Message explains a failure.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Charts are the remote charts this revision was rendered with, at
+	// their exact version and digest; a rollback to it renders them again.
+	// +optional
+	Charts []PinnedChart `json:"charts,omitempty"`
+}
+
+// PinnedChart is one remote chart exactly as a sync used it.
+type PinnedChart struct {
+	// Step is the helm step's position in spec.render, from 1.
+	Step int32 `json:"step"`
+	// Dependency is the key (alias or name) under which the step's chart
+	// declares this chart in its Chart.yaml dependencies; empty for the
+	// step's own chart.
+	// +optional
+	Dependency string `json:"dependency,omitempty"`
+	// RepoURL is the repository or registry the chart came from.
+	RepoURL string `json:"repoURL"`
+	// Name is the chart's name.
+	Name string `json:"name"`
+	// Version is the exact version.
+	Version string `json:"version"`
+	// Digest is sha256 of the chart archive (Helm repositories) or of its
+	// OCI manifest (registries).
+	Digest string `json:"digest"`
 }
 
 // URL is the repository's URL, whichever of repoURL and repo spells it:

@@ -60,6 +60,7 @@ func (o *renderOptions) diff(ctx context.Context, out io.Writer) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	printCharts(out, o.charts)
 	differs := false
 	desired := prune.Inventory{}
 	for _, obj := range objs {
@@ -80,6 +81,10 @@ func (o *renderOptions) diff(ctx context.Context, out io.Writer) (bool, error) {
 	err = c.Get(ctx, client.ObjectKeyFromObject(cs), live)
 	if client.IgnoreNotFound(err) != nil {
 		return false, err
+	}
+	if err == nil && len(live.Status.Charts) > 0 && !equalPins(live.Status.Charts, o.charts) {
+		fmt.Fprintln(out, "# the cluster's last sync rendered other charts:")
+		printCharts(out, live.Status.Charts)
 	}
 	if err == nil && live.Spec.Prune {
 		for _, ref := range prune.Stale(prune.FromStatus(live.Status.Inventory), desired) {
@@ -122,4 +127,16 @@ func diffObject(ctx context.Context, c client.Client, obj *unstructured.Unstruct
 	}
 	fmt.Fprint(out, text)
 	return true, nil
+}
+
+func equalPins(a, b []configsv1.PinnedChart) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -15,9 +15,11 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/renderers"
@@ -69,7 +71,14 @@ type renderOptions struct {
 	valuesFrom []string
 	ageKeys    []string
 	pgpKeys    []string
-	kube       *kubeOptions
+	// chartSecrets are NAME=FILE: a Secret manifest standing for a helm
+	// step's authSecretRef NAME.
+	chartSecrets []string
+	// helmPlainHTTP accepts http:// chart repositories and plain registries.
+	helmPlainHTTP bool
+	kube          *kubeOptions
+	// charts are the remote charts the last render pinned.
+	charts []configsv1.PinnedChart
 }
 
 func newRenderCommand(kube *kubeOptions) *cobra.Command {
@@ -84,7 +93,13 @@ operator would apply (or writes the rendered files with -o).
 Inputs the operator reads from the cluster come from flags:
   --values-from Kind/name=FILE   a valuesFrom entry (e.g. ConfigMap/shared-values=values.yaml)
   --age-key-file FILE            age identities for sops steps
-  --pgp-key-file FILE            an armored PGP private key for sops steps`,
+  --pgp-key-file FILE            an armored PGP private key for sops steps
+  --chart-secret NAME=FILE       a Secret manifest for a helm step's authSecretRef NAME
+
+Remote charts (a helm step's repoURL, remote Chart.yaml dependencies) are
+resolved now, from their repositories and registries, and printed as
+comment lines before the objects: the exact version and digest the
+operator would pin.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.OutOrStdout()) },
 	}
@@ -100,6 +115,8 @@ func (o *renderOptions) bind(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.valuesFrom, "values-from", nil, "Kind/name=FILE for a template step's valuesFrom entry")
 	cmd.Flags().StringArrayVar(&o.ageKeys, "age-key-file", nil, "a file of age identities for sops steps")
 	cmd.Flags().StringArrayVar(&o.pgpKeys, "pgp-key-file", nil, "an armored PGP private key for sops steps")
+	cmd.Flags().StringArrayVar(&o.chartSecrets, "chart-secret", nil, "NAME=FILE: a Secret manifest (username/password, tls.crt/tls.key/ca.crt, or .dockerconfigjson) for a helm step's authSecretRef NAME, or (key keyring) its verify.keyringSecretRef")
+	cmd.Flags().BoolVar(&o.helmPlainHTTP, "helm-allow-plain-http", false, "accept http:// Helm repositories and plain-HTTP OCI registries")
 	_ = cmd.MarkFlagRequired("file")
 }
 
@@ -108,6 +125,7 @@ func (o *renderOptions) run(stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	printCharts(stdout, o.charts)
 	if o.outDir != "" {
 		return writeTree(o.outDir, out)
 	}
@@ -143,6 +161,17 @@ func (o *renderOptions) render() (*configsv1.ConfigSync, filetree.Tree, error) {
 		return nil, nil, fmt.Errorf("read the source: %w", err)
 	}
 	inputs, err := o.inputs(cs)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.charts, err = controllers.FetchCharts(cmdContext(), cs, &inputs, controllers.ChartFetch{
+		Fetcher: charts.New(charts.Options{AllowPlainHTTP: o.helmPlainHTTP}),
+		Source:  art, Path: cs.Spec.Source.Git.Path, Credentials: o.chartCredentials, Refresh: true,
+		Keyring: o.chartKeyring,
+	})
+	if reason := charts.ReasonOf(err); reason != "" {
+		return nil, nil, fmt.Errorf("%s: %w", reason, err) // the reason the operator would report
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -256,3 +285,65 @@ func writeTree(dir string, tree filetree.Tree) error {
 }
 
 func cmdContext() context.Context { return context.Background() }
+
+// chartCredentials reads the Secret manifest --chart-secret names for ref.
+func (o *renderOptions) chartCredentials(_ context.Context, ref configsv1.LocalObjectReference) (*charts.Credentials, error) {
+	data, err := o.chartSecret("authSecretRef", ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	return controllers.CredentialsFromSecret(data), nil
+}
+
+// chartKeyring reads a verify.keyringSecretRef from --chart-secret.
+func (o *renderOptions) chartKeyring(_ context.Context, ref configsv1.LocalObjectReference) ([]byte, error) {
+	data, err := o.chartSecret("keyringSecretRef", ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	keyring, ok := data[controllers.KeyringKey]
+	if !ok {
+		return nil, fmt.Errorf("keyringSecretRef %s: the Secret has no key %q", ref.Name, controllers.KeyringKey)
+	}
+	return keyring, nil
+}
+
+// chartSecret reads the data of the Secret manifest --chart-secret names
+// for name (data and stringData).
+func (o *renderOptions) chartSecret(field, name string) (map[string][]byte, error) {
+	for _, spec := range o.chartSecrets {
+		n, file, ok := strings.Cut(spec, "=")
+		if !ok || n != name {
+			continue
+		}
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		secret := &corev1.Secret{}
+		if err := yaml.Unmarshal(raw, secret); err != nil {
+			return nil, fmt.Errorf("--chart-secret %s: %w", name, err)
+		}
+		data := map[string][]byte{}
+		for k, v := range secret.Data {
+			data[k] = v
+		}
+		for k, v := range secret.StringData {
+			data[k] = []byte(v)
+		}
+		return data, nil
+	}
+	return nil, fmt.Errorf("%s %s: pass --chart-secret %s=FILE (a Secret manifest)", field, name, name)
+}
+
+// printCharts says which remote charts a render pinned, as YAML comments
+// so that the output stays a valid stream of objects.
+func printCharts(w io.Writer, pins []configsv1.PinnedChart) {
+	for _, p := range pins {
+		step := fmt.Sprintf("step %d", p.Step)
+		if p.Dependency != "" {
+			step += ", dependency " + p.Dependency
+		}
+		fmt.Fprintf(w, "# chart (%s): %s %s %s from %s\n", step, p.Name, p.Version, p.Digest, p.RepoURL)
+	}
+}

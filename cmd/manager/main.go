@@ -25,6 +25,7 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/deploy"
 	"github.com/configsync/configsync/receiver"
@@ -43,6 +44,9 @@ type config struct {
 	kubeconfig                              controllers.KubeconfigPolicy
 	renderSandbox                           bool
 	renderMemory                            int64
+	charts                                  charts.Options
+	helmRemoteCharts                        bool
+	helmAllowedHosts                        string
 }
 
 func main() {
@@ -77,6 +81,11 @@ func main() {
 	flag.Int64Var(&fetcher.MaxCacheBytes, "max-cache-bytes", source.DefaultMaxCacheBytes, "file contents the artifact cache keeps in memory; the least recently used commits beyond it are evicted (commits in use stay)")
 	flag.BoolVar(&fetcher.AllowPlainHTTPCredentials, "git-allow-plain-http-credentials", false, "UNSAFE: send Git credentials (authMethod https, or a user name/password in repoURL) over plain http://, readable by anyone on the path; off, such a ConfigSync fails with AuthenticationFailed before connecting (see docs/security.md)")
 	flag.Int64Var(&fetcher.MaxBytes, "max-fetch-bytes", source.DefaultMaxBytes, "largest download (uncompressed objects) of one Git fetch")
+	flag.BoolVar(&c.helmRemoteCharts, "helm-remote-charts", true, "let helm steps fetch charts from Helm repositories and OCI registries (repoURL, and remote Chart.yaml dependencies); false refuses them with RemoteChartsDisabled")
+	flag.StringVar(&c.helmAllowedHosts, "helm-allowed-hosts", "", "comma-separated hosts (host or host:port) remote charts may come from; empty allows any host. A chart elsewhere fails with ChartHostNotAllowed")
+	flag.Int64Var(&c.charts.MaxChartBytes, "helm-max-chart-bytes", charts.DefaultMaxChartBytes, "largest chart archive downloaded (ChartTooLarge beyond)")
+	flag.DurationVar(&c.charts.IndexTTL, "helm-index-ttl", charts.DefaultIndexTTL, "how long a Helm repository's index or an OCI registry's tag list is reused; a reconcile request reads it afresh")
+	flag.BoolVar(&c.charts.AllowPlainHTTP, "helm-allow-plain-http", false, "UNSAFE: accept http:// Helm repositories and plain-HTTP OCI registries (local test registries); their charts and credentials cross the network in clear")
 	// Stack traces only for panics: a failed sync is the user's input or the
 	// network, not a bug in the operator, and its message says all
 	// (--zap-stacktrace-level lowers it).
@@ -136,6 +145,7 @@ func run(c config, fetcher *source.GitFetcher) error {
 		c.controller.Render = runner.Run
 	}
 	r := controllers.New(mgr, fetcher)
+	r.Charts = charts.New(chartOptions(c))
 	r.SetKubeconfigPolicy(c.kubeconfig)
 	if c.kubeconfig.AllowExec || c.kubeconfig.InsecureTLS {
 		ctrl.Log.Info("kubeconfigs of ConfigSyncs may hold unsafe fields", "allowExec", c.kubeconfig.AllowExec, "insecureTLS", c.kubeconfig.InsecureTLS)
@@ -230,4 +240,17 @@ func metricsOptions(c config) metricsserver.Options {
 		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	return opts
+}
+
+// chartOptions builds the one chart fetcher's options from the flags: one
+// fetcher serves every ConfigSync, so a chart version is downloaded once.
+func chartOptions(c config) charts.Options {
+	o := c.charts
+	o.Disabled = !c.helmRemoteCharts
+	for _, h := range strings.Split(c.helmAllowedHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			o.AllowedHosts = append(o.AllowedHosts, h)
+		}
+	}
+	return o
 }

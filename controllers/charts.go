@@ -1,0 +1,444 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"helm.sh/helm/v3/pkg/chart"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/charts"
+	"github.com/configsync/configsync/internal/filetree"
+	"github.com/configsync/configsync/renderers"
+	"github.com/configsync/configsync/source"
+)
+
+// ChartFetch is what fetching a ConfigSync's remote charts needs from its
+// caller, the reconciler or the CLI: both resolve charts before rendering,
+// so renderers stay offline.
+type ChartFetch struct {
+	// Fetcher downloads charts; nil refuses every remote chart
+	// (RemoteChartsDisabled).
+	Fetcher *charts.Fetcher
+	// Source and Path are the fetched source and spec.source.git.path: a
+	// chart of the tree has its Chart.yaml, Chart.lock and charts/ there.
+	Source *source.Artifact
+	Path   string
+	// Credentials reads a helm step's authSecretRef; nil means none.
+	Credentials func(ctx context.Context, ref configsv1.LocalObjectReference) (*charts.Credentials, error)
+	// Pins are the charts of the history entry a rollback renders: a
+	// step's chart or dependency found here is loaded at exactly that
+	// version and digest, not resolved again.
+	Pins []configsv1.PinnedChart
+	// Refresh reads repository indexes afresh (a reconcile request).
+	Refresh bool
+	// Keyring reads a helm step's verify.keyringSecretRef.
+	Keyring func(ctx context.Context, ref configsv1.LocalObjectReference) ([]byte, error)
+	// Verified remembers the chart digests verified with a keyring, so a
+	// resync does not download the .prov again; nil verifies every time.
+	Verified *sync.Map
+}
+
+// FetchCharts fetches the remote charts of cs's helm steps into in: a step's
+// own chart when it names a repoURL, and the remote dependencies of a chart
+// of the tree that the tree does not vendor. It returns what it pinned, in
+// step order. Errors are *charts.Error (wrapped with the step) or the
+// Credentials function's.
+func FetchCharts(ctx context.Context, cs *configsv1.ConfigSync, in *renderers.Inputs, f ChartFetch) ([]configsv1.PinnedChart, error) {
+	var all []configsv1.PinnedChart
+	for i, step := range cs.Spec.Render {
+		if step.Helm == nil {
+			continue
+		}
+		own := in.Steps[i]
+		var err error
+		if step.Helm.RepoURL != "" {
+			err = f.remoteChart(ctx, int32(i+1), *step.Helm, &own)
+		} else {
+			err = f.dependencies(ctx, int32(i+1), *step.Helm, &own)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("render step %d (helm): %w", i+1, err)
+		}
+		if in.Steps == nil {
+			in.Steps = map[int]renderers.StepInputs{}
+		}
+		in.Steps[i] = own
+		all = append(all, own.Charts...)
+	}
+	return all, nil
+}
+
+func (f ChartFetch) credentials(ctx context.Context, step configsv1.HelmStep) (*charts.Credentials, error) {
+	if step.AuthSecretRef == nil || f.Credentials == nil {
+		return nil, nil
+	}
+	return f.Credentials(ctx, *step.AuthSecretRef)
+}
+
+func (f ChartFetch) pinned(step int32, dependency string) (configsv1.PinnedChart, bool) {
+	for _, p := range f.Pins {
+		if p.Step == step && p.Dependency == dependency {
+			return p, true
+		}
+	}
+	return configsv1.PinnedChart{}, false
+}
+
+func disabled(chartName string) error {
+	return &charts.Error{Reason: charts.ReasonRemoteChartsDisabled, Chart: chartName,
+		Err: errors.New("remote charts are turned off on this manager (--helm-remote-charts=false)")}
+}
+
+// remoteChart resolves and loads a step's chart from its repository or
+// registry, or the pinned one on a rollback.
+func (f ChartFetch) remoteChart(ctx context.Context, step int32, h configsv1.HelmStep, own *renderers.StepInputs) error {
+	if f.Fetcher == nil {
+		return disabled(h.RepoURL + " " + h.Chart)
+	}
+	creds, err := f.credentials(ctx, h)
+	if err != nil {
+		return err
+	}
+	var p charts.Pinned
+	if pin, ok := f.pinned(step, ""); ok && pin.RepoURL == h.RepoURL && pin.Name == h.Chart {
+		p = charts.Pinned{RepoURL: pin.RepoURL, Name: pin.Name, Version: pin.Version, Digest: pin.Digest}
+	} else if p, err = f.Fetcher.Resolve(ctx, charts.Ref{RepoURL: h.RepoURL, Name: h.Chart, Version: h.Version, Digest: h.Digest}, creds, f.Refresh); err != nil {
+		return err
+	}
+	data, err := f.Fetcher.Load(ctx, p, creds)
+	if err != nil {
+		return err
+	}
+	if h.Verify != nil {
+		if err := f.verify(ctx, h, p, creds); err != nil {
+			return err
+		}
+	}
+	own.Chart = data
+	own.Charts = append(own.Charts, pinOf(step, "", p))
+	return nil
+}
+
+// verify checks the chart's provenance against the step's keyring, once
+// per chart digest and keyring.
+func (f ChartFetch) verify(ctx context.Context, h configsv1.HelmStep, p charts.Pinned, creds *charts.Credentials) error {
+	if f.Keyring == nil {
+		return &charts.Error{Reason: charts.ReasonChartVerificationFailed, Chart: h.RepoURL + " " + h.Chart, Err: errors.New("no keyring can be read here")}
+	}
+	keyring, err := f.Keyring(ctx, h.Verify.KeyringSecretRef)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(keyring)
+	key := p.RepoURL + "|" + p.Name + "|" + p.Digest + "|" + hex.EncodeToString(sum[:])
+	if f.Verified != nil {
+		if _, ok := f.Verified.Load(key); ok {
+			return nil
+		}
+	}
+	if err := f.Fetcher.VerifyProvenance(ctx, p, creds, keyring); err != nil {
+		return err
+	}
+	if f.Verified != nil {
+		f.Verified.Store(key, struct{}{})
+	}
+	return nil
+}
+
+// KeyringKey is the key of a verify.keyringSecretRef Secret holding the keyring.
+const KeyringKey = "keyring"
+
+// chartKeyring reads a helm step's verify.keyringSecretRef as cs's identity.
+func (r *ConfigSyncReconciler) chartKeyring(cs *configsv1.ConfigSync) func(context.Context, configsv1.LocalObjectReference) ([]byte, error) {
+	return func(ctx context.Context, ref configsv1.LocalObjectReference) ([]byte, error) {
+		secret := &corev1.Secret{}
+		key := client.ObjectKey{Namespace: cs.Namespace, Name: ref.Name}
+		if err := r.readInput(ctx, cs, "keyringSecretRef", "Secret", key, secret); err != nil {
+			var se *stageError
+			if errors.As(err, &se) {
+				return nil, err
+			}
+			return nil, transientErr(charts.ReasonChartVerificationFailed, fmt.Errorf("read keyring Secret %s: %w", key, err))
+		}
+		keyring, ok := secret.Data[KeyringKey]
+		if !ok {
+			return nil, configErr(charts.ReasonChartVerificationFailed, fmt.Errorf("keyring Secret %s has no key %q", key, KeyringKey))
+		}
+		return keyring, nil
+	}
+}
+
+func pinOf(step int32, dependency string, p charts.Pinned) configsv1.PinnedChart {
+	return configsv1.PinnedChart{Step: step, Dependency: dependency, RepoURL: p.RepoURL, Name: p.Name, Version: p.Version, Digest: p.Digest}
+}
+
+// isRemoteRepository tells a dependency fetched from a repository or
+// registry from one vendored or named by file://.
+func isRemoteRepository(repo string) bool {
+	for _, scheme := range []string{"https://", "http://", "oci://"} {
+		if strings.HasPrefix(repo, scheme) {
+			return true
+		}
+	}
+	return false
+}
+
+// dependencies fetches the remote dependencies of a chart of the tree that
+// its charts/ folder does not vendor: with a Chart.lock, at the locked
+// versions and digests; without one, the newest match of each range. A
+// tree that vendors them all is rendered as before, with no network.
+func (f ChartFetch) dependencies(ctx context.Context, step int32, h configsv1.HelmStep, own *renderers.StepInputs) error {
+	if f.Source == nil {
+		return nil
+	}
+	dir := path.Join(f.Path, h.Chart)
+	chartYAML, found, err := f.readFile(path.Join(dir, "Chart.yaml"))
+	if err != nil || !found {
+		return err // a missing chart is the renderer's to report
+	}
+	md := &chart.Metadata{}
+	if err := yaml.Unmarshal(chartYAML, md); err != nil {
+		return nil // the renderer reports a broken Chart.yaml as helm does
+	}
+	remote := map[string]*chart.Dependency{}
+	for _, d := range md.Dependencies {
+		if d != nil && isRemoteRepository(d.Repository) {
+			remote[dependencyKey(d)] = d
+		}
+	}
+	if len(remote) == 0 {
+		return nil
+	}
+	vendored, err := f.vendored(dir)
+	if err != nil {
+		return err
+	}
+	missing := false
+	for _, d := range remote {
+		missing = missing || !vendored(d.Name)
+	}
+	if !missing {
+		return nil
+	}
+	if f.Fetcher == nil {
+		return disabled(h.Chart + " dependencies")
+	}
+	if f.hasPins(step) {
+		return f.pinnedDependencies(ctx, step, own)
+	}
+	lock, _, err := f.readFile(path.Join(dir, "Chart.lock"))
+	if err != nil {
+		return err
+	}
+	// Credentials are not sent to dependencies: a chart of the tree has no
+	// authSecretRef, and its dependencies may live on any host.
+	pins, archives, err := f.Fetcher.Dependencies(ctx, chartYAML, lock, func(string) *charts.Credentials { return nil })
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(archives))
+	for key := range archives {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		own.Dependencies = append(own.Dependencies, archives[key])
+		if d := remote[key]; d != nil {
+			if p, ok := pinFor(pins, d); ok {
+				own.Charts = append(own.Charts, pinOf(step, key, p))
+			}
+		}
+	}
+	sortPins(own.Charts)
+	return nil
+}
+
+// chartPins are the charts a run must render exactly: those of the history
+// entry an automatic rollback returns to, or of the one
+// spec.rollback.toRevision holds. Nil resolves every chart afresh.
+func chartPins(run *syncRun) []configsv1.PinnedChart {
+	if run.pin != "" {
+		return chartsOf(run.cs.Status.History, run.pin)
+	}
+	if run.cs.Status.RolledBackTo != "" {
+		return run.cs.Status.RolledBackCharts
+	}
+	return nil
+}
+
+// chartsOf is the charts of the newest history entry of commit.
+func chartsOf(history []configsv1.HistoryEntry, commit string) []configsv1.PinnedChart {
+	for _, h := range history {
+		if h.Revision == commit {
+			return h.Charts
+		}
+	}
+	return nil
+}
+
+func sameCharts(a, b []configsv1.PinnedChart) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (f ChartFetch) hasPins(step int32) bool {
+	for _, p := range f.Pins {
+		if p.Step == step && p.Dependency != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// pinnedDependencies loads exactly the dependencies a rollback's history
+// entry recorded, with no index read.
+func (f ChartFetch) pinnedDependencies(ctx context.Context, step int32, own *renderers.StepInputs) error {
+	for _, pin := range f.Pins {
+		if pin.Step != step || pin.Dependency == "" {
+			continue
+		}
+		data, err := f.Fetcher.Load(ctx, charts.Pinned{RepoURL: pin.RepoURL, Name: pin.Name, Version: pin.Version, Digest: pin.Digest}, nil)
+		if err != nil {
+			return err
+		}
+		own.Dependencies = append(own.Dependencies, data)
+		own.Charts = append(own.Charts, pin)
+	}
+	return nil
+}
+
+func dependencyKey(d *chart.Dependency) string {
+	if d.Alias != "" {
+		return d.Alias
+	}
+	return d.Name
+}
+
+// pinFor finds the pin of dependency d among what Dependencies pinned.
+func pinFor(pins []charts.Pinned, d *chart.Dependency) (charts.Pinned, bool) {
+	repo := strings.TrimSuffix(d.Repository, "/")
+	for _, p := range pins {
+		if p.Name == d.Name && strings.TrimSuffix(p.RepoURL, "/") == repo {
+			return p, true
+		}
+	}
+	for _, p := range pins {
+		if p.Name == d.Name {
+			return p, true
+		}
+	}
+	return charts.Pinned{}, false
+}
+
+func sortPins(pins []configsv1.PinnedChart) {
+	sort.SliceStable(pins, func(i, j int) bool { return pins[i].Dependency < pins[j].Dependency })
+}
+
+// readFile reads one file of the source; found is false when it is absent.
+func (f ChartFetch) readFile(p string) ([]byte, bool, error) {
+	tree, err := f.Source.Load(p, filetree.DefaultLimits)
+	if source.ReasonOf(err) == source.ReasonPathNotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	for _, data := range tree {
+		return data, true, nil
+	}
+	return nil, false, nil
+}
+
+// archiveName is how `helm dependency build` names a chart it downloads.
+var archiveName = regexp.MustCompile(`^(.+)-v?[0-9]+\.[0-9]+\.[0-9]+.*\.tgz$`)
+
+// vendored tells which dependencies the chart's charts/ folder already
+// holds, by the names helm gives them there: a folder of the chart's name,
+// or <name>-<version>.tgz.
+func (f ChartFetch) vendored(dir string) (func(name string) bool, error) {
+	tree, err := f.Source.Load(path.Join(dir, "charts"), filetree.DefaultLimits)
+	if source.ReasonOf(err) == source.ReasonPathNotFound {
+		return func(string) bool { return false }, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for p := range tree {
+		top, rest, nested := strings.Cut(p, "/")
+		if nested && rest != "" {
+			names[top] = true
+			continue
+		}
+		if m := archiveName.FindStringSubmatch(top); m != nil {
+			names[m[1]] = true
+		}
+	}
+	return func(name string) bool { return names[name] }, nil
+}
+
+// chartCredentials reads a helm step's authSecretRef as cs's identity
+// (readInput): basic auth (username, password), a client certificate
+// (tls.crt, tls.key) and CA (ca.crt), or a kubernetes.io/dockerconfigjson
+// Secret for registries.
+func (r *ConfigSyncReconciler) chartCredentials(cs *configsv1.ConfigSync) func(context.Context, configsv1.LocalObjectReference) (*charts.Credentials, error) {
+	return func(ctx context.Context, ref configsv1.LocalObjectReference) (*charts.Credentials, error) {
+		secret := &corev1.Secret{}
+		key := client.ObjectKey{Namespace: cs.Namespace, Name: ref.Name}
+		if err := r.readInput(ctx, cs, "authSecretRef", "Secret", key, secret); err != nil {
+			var se *stageError
+			if errors.As(err, &se) {
+				return nil, err // AccessDenied
+			}
+			// A Secret created after the ConfigSync is picked up by the retry.
+			return nil, transientErr(charts.ReasonChartAuthFailed, fmt.Errorf("read chart credentials Secret %s: %w", key, err))
+		}
+		return CredentialsFromSecret(secret.Data), nil
+	}
+}
+
+// CredentialsFromSecret maps a chart credentials Secret's keys.
+func CredentialsFromSecret(data map[string][]byte) *charts.Credentials {
+	return &charts.Credentials{
+		Username:         string(data["username"]),
+		Password:         string(data["password"]),
+		CertPEM:          data[corev1.TLSCertKey],
+		KeyPEM:           data[corev1.TLSPrivateKeyKey],
+		CAPEM:            data["ca.crt"],
+		DockerConfigJSON: data[corev1.DockerConfigJsonKey],
+	}
+}
+
+// chartErr maps a chart failure to its condition reason and retry policy:
+// an unreachable host is retried with backoff, anything else waits for
+// the user (Stalled).
+func chartErr(err error) error {
+	var se *stageError
+	if errors.As(err, &se) {
+		return err
+	}
+	var ce *charts.Error
+	if errors.As(err, &ce) {
+		return &stageError{reason: ce.Reason, transient: ce.Transient(), err: err}
+	}
+	return transientErr(configsv1.ReasonRenderFailed, err)
+}
