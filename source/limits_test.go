@@ -71,10 +71,11 @@ func TestSnapshotEntriesAreBounded(t *testing.T) {
 }
 
 // The default download bound leaves room for two fetches at their bound
-// (objects and snapshot), the cache and renders in the manager's 512 MiB
+// (objects and snapshot), the cache and four sandboxed renders of 256 MiB
+// (--concurrent, --render-max-memory-bytes) in the Deployment's 1.5 GiB
 // memory limit.
 func TestDefaultFetchBoundFitsSeveralFetches(t *testing.T) {
-	const podLimit, renders = 512 << 20, 128 << 20
+	const podLimit, renders = 1536 << 20, 4 * 256 << 20
 	if used := 2*2*source.DefaultMaxBytes + source.DefaultMaxCacheBytes; used > podLimit-renders {
 		t.Fatalf("two fetches at their bound (objects and snapshot) and the cache take %d MiB of the %d MiB limit", used>>20, podLimit>>20)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -24,7 +25,7 @@ import (
 // of readers may share it.
 type snapshot struct {
 	nodes map[string]*node // by slash-separated path; "." is the root
-	size  int64            // bytes of file contents
+	size  int64            // bytes of file contents held (a blob once, however many paths share it)
 }
 
 type node struct {
@@ -47,10 +48,20 @@ func snapshotOf(commit *object.Commit) (*snapshot, error) {
 		return nil, fmt.Errorf("read tree of %s: %w", commit.Hash, err)
 	}
 	s := &snapshot{nodes: map[string]*node{".": {mode: fs.ModeDir}}}
+	// Git stores a blob once however many paths name it, and so does the
+	// snapshot: a commit of 2,000 paths to one 1 MiB blob is 1 MiB of
+	// objects (what --max-fetch-bytes bounds) and would be 2 GiB read path
+	// by path. Files are never written, so paths may share their bytes.
+	blobs := map[plumbing.Hash][]byte{}
 	err = tree.Files().ForEach(func(f *object.File) error {
-		data, err := readBlob(f)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", f.Name, err)
+		data, seen := blobs[f.Hash]
+		if !seen {
+			var err error
+			if data, err = readBlob(f); err != nil {
+				return fmt.Errorf("read %s: %w", f.Name, err)
+			}
+			blobs[f.Hash] = data
+			s.size += int64(len(data))
 		}
 		return s.add(f.Name, f.Mode, data)
 	})
@@ -94,7 +105,6 @@ func (s *snapshot) add(name string, mode filemode.FileMode, data []byte) error {
 		n.mode = 0o755
 	}
 	s.nodes[name] = n
-	s.size += int64(len(data))
 	// Register the file in its folder, creating folders up to the root.
 	for child := name; child != "."; {
 		dir := path.Dir(child)
