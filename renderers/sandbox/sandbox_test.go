@@ -147,6 +147,11 @@ func TestATimeBombEndsWithItsStep(t *testing.T) {
 				t.Fatalf("error %v, want the step stopped after 2s", err)
 			}
 			// In the manager's process the render would still be running.
+			// os/exec's own goroutines end just after Wait: give them a
+			// moment, not a loop that never ends.
+			for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > goroutines && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
 			if n := runtime.NumGoroutine(); n > goroutines {
 				buf := make([]byte, 1<<20)
 				t.Errorf("%d goroutines after the render, %d before: the loop still runs here\n%s", n, goroutines, buf[:runtime.Stack(buf, true)])
