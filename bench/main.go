@@ -210,14 +210,19 @@ func (m *manager) stop() {
 	_ = m.cmd.Wait()
 }
 
-// usage reads the manager's CPU seconds and peak RSS from /proc.
+// usage reads the manager's CPU seconds, its render processes' included
+// (renderers/sandbox: the children it waited for), and its peak RSS from
+// /proc.
 func (m *manager) usage() (cpu time.Duration, peakRSS int64) {
 	pid := m.cmd.Process.Pid
 	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
 		fields := strings.Fields(string(stat)[strings.LastIndex(string(stat), ")")+2:])
-		utime, _ := strconv.ParseInt(fields[11], 10, 64)
-		stime, _ := strconv.ParseInt(fields[12], 10, 64)
-		cpu = time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+		var ticks int64
+		for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+			n, _ := strconv.ParseInt(fields[i], 10, 64)
+			ticks += n
+		}
+		cpu = time.Duration(ticks) * time.Second / 100 // USER_HZ
 	}
 	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
 		for _, line := range strings.Split(string(status), "\n") {
