@@ -195,3 +195,67 @@ dependencies:
 		t.Errorf("the lock pinned db 1.2.0; rendered:\n%s", withLock)
 	}
 }
+
+// Charts shaped like real public ones, served remotely: the
+// kube-prometheus-stack-shaped umbrella (vendored subcharts, a packed one,
+// conditions, tags, import-values, a schema) from an HTTPS repository, and
+// the bitnami/nginx-shaped chart on bitnami/common from an OCI registry.
+// The objects equal what the reference helm renders from the same servers.
+func TestFidelityRealShapedRemoteCharts(t *testing.T) {
+	fetcher := charts.New(charts.Options{AllowPlainHTTP: true})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, caseDir, chart, release, namespace string
+		valuesFiles                              []string
+		oci                                      bool
+	}{
+		{"kube-prometheus-stack shape over https", "helm-umbrella-subcharts", "kube-prometheus-stack", "kps", "monitoring", []string{"env/base.yaml", "env/prod.yaml"}, false},
+		{"bitnami nginx shape over oci", "helm-bitnami-common", "nginx", "web", "web", []string{"values/common.yaml", "values/production.yaml"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			input := filepath.Join("..", "testdata", "renderers", tc.caseDir, "input")
+			c := chartstest.LoadDir(t, filepath.Join(input, tc.chart))
+			tree := filetree.Tree{}
+			for _, f := range tc.valuesFiles {
+				data, err := os.ReadFile(filepath.Join(input, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				tree[f] = data
+			}
+			var repoURL string
+			var args []string
+			if tc.oci {
+				reg := chartstest.NewRegistry(t, chartstest.RegistryOptions{})
+				reg.Push(t, c)
+				repoURL = reg.URL()
+				args = []string{"template", tc.release, repoURL + "/" + tc.chart, "--version", c.Metadata.Version, "--plain-http"}
+			} else {
+				repo := chartstest.NewRepo(t, chartstest.RepoOptions{})
+				repo.Publish(t, c)
+				repoURL = repo.URL()
+				args = []string{"template", tc.release, tc.chart, "--repo", repoURL, "--version", c.Metadata.Version}
+			}
+			step := configsv1.HelmStep{RepoURL: repoURL, Chart: tc.chart, Version: c.Metadata.Version, ReleaseName: tc.release, Namespace: tc.namespace, ValuesFiles: tc.valuesFiles}
+			pin, err := fetcher.Resolve(ctx, charts.Ref{RepoURL: repoURL, Name: tc.chart, Version: step.Version}, nil, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			archive, err := fetcher.Load(ctx, pin, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := renderers.Inputs{Namespace: tc.namespace, Steps: map[int]renderers.StepInputs{0: {Chart: archive}}}
+			out, err := renderers.Run(ctx, []configsv1.RenderStep{{Helm: &step}}, in, tree)
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			for _, f := range tc.valuesFiles {
+				args = append(args, "-f", f)
+			}
+			args = append(args, "--namespace", tc.namespace, "--include-crds", "--skip-tests")
+			want := runTool(t, input, helmEnv(t), "helm", args...)
+			assertSameObjects(t, out[renderers.HelmOutput], helmHooksAsApplied(t, want, ""))
+		})
+	}
+}
