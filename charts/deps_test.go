@@ -7,47 +7,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/chart"
 
 	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/charts/chartstest"
+	"github.com/configsync/configsync/internal/reftools"
 )
-
-var (
-	toolsOnce sync.Once
-	toolsDir  string
-	toolsErr  error
-)
-
-// referenceTools is the folder of the reference CLIs (hack/reference-tools.sh;
-// CONFIGSYNC_REFERENCE_TOOLS overrides it), as the renderers' fidelity tests
-// find it.
-func referenceTools(t testing.TB) string {
-	t.Helper()
-	toolsOnce.Do(func() {
-		if dir := os.Getenv("CONFIGSYNC_REFERENCE_TOOLS"); dir != "" {
-			toolsDir = dir
-			return
-		}
-		cmd := exec.Command("bash", "../hack/reference-tools.sh")
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		toolsDir, toolsErr = strings.TrimSpace(string(out)), err
-	})
-	if toolsErr != nil {
-		t.Fatalf("build the reference tools: %v", toolsErr)
-	}
-	return toolsDir
-}
 
 // helmCLI runs the reference helm in dir with its own empty home.
 func helmCLI(t *testing.T, dir string, args ...string) {
 	t.Helper()
 	home := t.TempDir()
-	cmd := exec.Command(filepath.Join(referenceTools(t), "helm"), args...)
+	cmd := exec.Command(reftools.Path(t, "helm"), args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config",
 		"HELM_DATA_HOME="+home+"/data", "HOME="+home)

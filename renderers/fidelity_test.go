@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -18,39 +17,13 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
 	"github.com/configsync/configsync/internal/filetree"
+	"github.com/configsync/configsync/internal/reftools"
 	"github.com/configsync/configsync/renderers"
 )
 
-var (
-	toolsOnce sync.Once
-	toolsDir  string
-	toolsErr  error
-)
-
-// referenceTools returns the folder of the reference CLIs, built from the Go
-// module proxy at the library versions by hack/reference-tools.sh (cached
-// outside the clone). CONFIGSYNC_REFERENCE_TOOLS overrides it.
-func referenceTools(t testing.TB) string {
-	t.Helper()
-	toolsOnce.Do(func() {
-		if dir := os.Getenv("CONFIGSYNC_REFERENCE_TOOLS"); dir != "" {
-			toolsDir = dir
-			return
-		}
-		cmd := exec.Command("bash", "../hack/reference-tools.sh")
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		toolsDir, toolsErr = strings.TrimSpace(string(out)), err
-	})
-	if toolsErr != nil {
-		t.Fatalf("build the reference tools: %v", toolsErr)
-	}
-	return toolsDir
-}
-
 func runTool(t testing.TB, dir string, env []string, name string, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(referenceTools(t), name), args...)
+	cmd := exec.Command(reftools.Path(t, name), args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer

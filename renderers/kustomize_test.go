@@ -18,6 +18,7 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/filetree"
+	"github.com/configsync/configsync/internal/reftools"
 	"github.com/configsync/configsync/renderers"
 )
 
@@ -43,7 +44,7 @@ func attackerListener(t *testing.T) (host string, requests *atomic.Int64) {
 // (runTool fails the test instead).
 func runReference(t *testing.T, dir string, env []string, name string, args ...string) ([]byte, error) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(referenceTools(t), name), args...)
+	cmd := exec.Command(reftools.Path(t, name), args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
