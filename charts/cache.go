@@ -73,22 +73,32 @@ func (c *archiveCache) put(k archiveKey, data []byte) {
 	}
 }
 
-// ttlCache keeps values (indexes, tag lists) for a while. Expired entries
-// are dropped when a value is stored, so the map does not outgrow what
-// the last TTL used.
+// ttlCache keeps values (indexes, tag lists) for a while, up to maxBytes
+// of what they were read from: distinct repositories a tenant names must
+// not grow the manager without bound. Expired entries are dropped when a
+// value is stored, then the oldest while over the bound.
 type ttlCache struct {
-	mu      sync.Mutex
-	ttl     time.Duration
-	entries map[string]ttlEntry
+	mu       sync.Mutex
+	ttl      time.Duration
+	maxBytes int64
+	cur      int64
+	seq      uint64 // order of puts: the lowest is the oldest
+	entries  map[string]ttlEntry
 }
 
 type ttlEntry struct {
 	value any
+	size  int64
 	at    time.Time
+	seq   uint64
 }
 
+// defaultTTLCacheBytes bounds the indexes, tag lists and manifests kept: a
+// parsed index takes about what its body took.
+const defaultTTLCacheBytes = 64 << 20
+
 func newTTLCache(ttl time.Duration) *ttlCache {
-	return &ttlCache{ttl: ttl, entries: map[string]ttlEntry{}}
+	return &ttlCache{ttl: ttl, maxBytes: defaultTTLCacheBytes, entries: map[string]ttlEntry{}}
 }
 
 func (c *ttlCache) get(key string) (any, bool) {
@@ -101,14 +111,53 @@ func (c *ttlCache) get(key string) (any, bool) {
 	return e.value, true
 }
 
-func (c *ttlCache) put(key string, value any) {
+// put stores value, which took size bytes to read (small values: any
+// size; at least 1 KiB is counted).
+func (c *ttlCache) put(key string, value any, size int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	size = max(size, 1<<10)
+	if size > c.maxBytes {
+		return // larger than the whole cache: used once, not kept
+	}
 	now := time.Now()
+	c.remove(key)
 	for k, e := range c.entries {
 		if now.Sub(e.at) > c.ttl {
-			delete(c.entries, k)
+			c.remove(k)
 		}
 	}
-	c.entries[key] = ttlEntry{value: value, at: now}
+	for c.cur+size > c.maxBytes {
+		c.remove(c.oldest())
+	}
+	c.seq++
+	c.entries[key] = ttlEntry{value: value, size: size, at: now, seq: c.seq}
+	c.cur += size
+}
+
+func (c *ttlCache) remove(key string) {
+	if e, ok := c.entries[key]; ok {
+		delete(c.entries, key)
+		c.cur -= e.size
+	}
+}
+
+func (c *ttlCache) oldest() string {
+	var key string
+	var seq uint64
+	for k, e := range c.entries {
+		if key == "" || e.seq < seq {
+			key, seq = k, e.seq
+		}
+	}
+	return key
+}
+
+// tagsSize is about what a tag list takes.
+func tagsSize(tags []string) int64 {
+	var n int64
+	for _, t := range tags {
+		n += int64(len(t)) + 16
+	}
+	return n
 }

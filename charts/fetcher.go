@@ -87,6 +87,11 @@ func (f *Fetcher) admit(repoURL, name string) (source, error) {
 	if u.Host == "" {
 		return source{}, fail(ReasonChartInvalid, chart, "repoURL has no host")
 	}
+	// A query or fragment changes nothing a repository serves but would
+	// make each spelling a cache entry of its own.
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return source{}, fail(ReasonChartInvalid, chart, "repoURL may not carry a query or fragment")
+	}
 	s := source{url: u, host: u.Host}
 	switch u.Scheme {
 	case "https":

@@ -52,7 +52,7 @@ func (f *Fetcher) undigested(ctx context.Context, src source, chart string, cv *
 		}
 		digest := sha256Digest(data)
 		f.archives.put(archiveKey{digest: digest, identity: creds.identity()}, data)
-		f.indexes.put(key, digest)
+		f.indexes.put(key, digest, 0)
 		return digest, nil
 	})
 }
@@ -218,7 +218,7 @@ func (f *Fetcher) index(ctx context.Context, src source, chart string, creds *Cr
 		if err != nil {
 			return nil, fail(ReasonChartInvalid, chart, "index %s: %v", target.Redacted(), err)
 		}
-		f.indexes.put(key, idx)
+		f.indexes.put(key, idx, int64(len(data)))
 		return idx, nil
 	})
 }

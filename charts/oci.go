@@ -167,7 +167,7 @@ func (f *Fetcher) ociTags(ctx context.Context, repo *remote.Repository, chart st
 		for i, v := range versions {
 			tags[i] = v.String()
 		}
-		f.indexes.put(key, tags)
+		f.indexes.put(key, tags, tagsSize(tags))
 		return tags, nil
 	})
 }
@@ -185,7 +185,7 @@ func (f *Fetcher) ociTagDigest(ctx context.Context, repo *remote.Repository, cha
 		return "", ociError(err, chart, "resolve tag "+version, ReasonChartVersionNotFound)
 	}
 	digest := desc.Digest.String()
-	f.indexes.put(key, digest)
+	f.indexes.put(key, digest, 0)
 	return digest, nil
 }
 
@@ -205,7 +205,7 @@ func (f *Fetcher) resolveOCIDigestCached(ctx context.Context, repo *remote.Repos
 	if err != nil {
 		return Pinned{}, err
 	}
-	f.indexes.put(key, p)
+	f.indexes.put(key, p, 0)
 	return p, nil
 }
 

@@ -168,11 +168,17 @@ func (s *Server) renderAt(ctx context.Context, cs *configsv1.ConfigSync, commit 
 }
 
 // gitAuth reads the source's credentials with the user's own rights; they
-// go to the fetch only.
+// go to the fetch only. A ConfigSync that names a ServiceAccount reads
+// them as that ServiceAccount in the operator, which may refuse: the user's
+// wider rights must not send a Secret its author could not read to the URL
+// the author chose, so the UI does not read them at all.
 func (s *Server) gitAuth(ctx context.Context, cs *configsv1.ConfigSync) (*source.Auth, error) {
 	git := cs.Spec.Source.Git
 	if git.AuthMethod == "" || git.AuthMethod == configsv1.AuthNone || git.AuthSecretRef == nil {
 		return nil, nil
+	}
+	if cs.Spec.ServiceAccountName != "" {
+		return nil, fmt.Errorf("the source's credentials are read as ServiceAccount %s, not with your rights: no diff of a private source here (use configsync diff)", cs.Spec.ServiceAccountName)
 	}
 	secret := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: cs.Namespace, Name: git.AuthSecretRef.Name}

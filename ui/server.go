@@ -97,6 +97,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// "Origin: null" on our own form posts, which checkPost must refuse.
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
+	// Every page costs work done with the user's credentials (lists,
+	// watches, Git fetches and renders for a history diff): a page of
+	// another site may not make the browser ask for one, even unread.
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		http.Error(w, "cross-site requests are refused", http.StatusForbidden)
+		return
+	}
+	// Namespaces and names are DNS labels and subdomains: a path value
+	// holding "/", "?" or "#" would make a confirmation page name one
+	// ConfigSync while its form acts on another.
+	if !validPath(r.URL.Path) || strings.Contains(strings.ToLower(r.URL.EscapedPath()), "%2f") {
+		http.Error(w, "not a ConfigSync path", http.StatusNotFound)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10) // a form of two fields
 		if err := s.checkPost(r); err != nil {
@@ -105,6 +119,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// validPath says whether every segment of the (decoded) path could be a
+// namespace, a name, an action or a file of the page: lower-case letters,
+// digits, '-', '.' and '_' only.
+func validPath(p string) bool {
+	for _, c := range p {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && (c < 'A' || c > 'Z') && !strings.ContainsRune("/-._", c) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) hostAllowed(host string) bool {
