@@ -20,12 +20,11 @@ import (
 type Action string
 
 const (
-	Created    Action = "Created"
-	Configured Action = "Configured"
-	Unchanged  Action = "Unchanged"
-	Failed     Action = "Failed"
-	// Skipped: not applied because another object of the set failed.
-	Skipped Action = "Skipped"
+	Created    Action = "Created"    // the object did not exist
+	Configured Action = "Configured" // the apply changed it
+	Unchanged  Action = "Unchanged"  // already as applied: no write changed it
+	Failed     Action = "Failed"     // its dry-run or apply failed
+	Skipped    Action = "Skipped"    // not applied: another object of the set failed
 )
 
 // ObjectRef identifies an object.

@@ -15,6 +15,8 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/desired"
+	"github.com/configsync/configsync/renderers"
 )
 
 // clusters hands out the apply.Manager a ConfigSync applies with: the
@@ -30,7 +32,7 @@ type clusters struct {
 	scheme     *runtime.Scheme
 	concurrent int
 
-	// policy restricts the kubeconfigs of ConfigSyncs (SetKubeconfigPolicy).
+	// policy restricts the kubeconfigs of ConfigSyncs (Options.Kubeconfig).
 	policy KubeconfigPolicy
 
 	mu    sync.Mutex
@@ -156,7 +158,7 @@ func (c *clusters) build(cfg *rest.Config, local bool) (*apply.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &apply.Manager{Client: cl, FieldOwner: FieldOwner, Concurrency: c.concurrent}, nil
+	return &apply.Manager{Client: cl, FieldOwner: desired.FieldOwner, Concurrency: c.concurrent}, nil
 }
 
 // checkNamespaces refuses, under --no-cross-namespace-refs, a spec that names
@@ -175,7 +177,7 @@ func (r *ConfigSyncReconciler) checkNamespaces(cs *configsv1.ConfigSync) error {
 	}
 	for i, step := range cs.Spec.Render {
 		if step.Helm != nil && step.Helm.Namespace != "" && step.Helm.Namespace != cs.Namespace {
-			return configErr(configsv1.ReasonAccessDenied, fmt.Errorf("render step %d (helm) releases into namespace %s: cross-namespace references are disabled on this operator (--no-cross-namespace-refs)", i, step.Helm.Namespace))
+			return configErr(configsv1.ReasonAccessDenied, fmt.Errorf("%s releases into namespace %s: cross-namespace references are disabled on this operator (--no-cross-namespace-refs)", renderers.StepName(i, step), step.Helm.Namespace))
 		}
 	}
 	return nil

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
-	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/desired"
 	"github.com/configsync/configsync/internal/testgit"
 )
 
@@ -75,7 +75,7 @@ func TestSyncsAConfigMapFromGitAndFollowsNewCommits(t *testing.T) {
 	g.Expect(condition(cs, configsv1.ConditionReady).Reason).To(Equal(configsv1.ReasonSucceeded))
 	g.Expect(cm.Labels).To(HaveKeyWithValue(configsv1.LabelName, "app"))
 	g.Expect(cm.Labels).To(HaveKeyWithValue(configsv1.LabelNamespace, ns))
-	g.Expect(fieldManagers(cm)).To(ContainElement(controllers.FieldOwnerFor(ns, "app")))
+	g.Expect(fieldManagers(cm)).To(ContainElement(desired.FieldOwnerFor(ns, "app")))
 	g.Eventually(func(g Gomega) {
 		events := &eventsv1.EventList{}
 		g.Expect(k8s.List(ctx, events, client.InNamespace(ns))).To(Succeed())

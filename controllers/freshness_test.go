@@ -59,7 +59,7 @@ func TestAResyncFromACacheThatLagsWritesNothing(t *testing.T) {
 	// A reconciler of its own, called directly, on a shard no running
 	// instance takes; its manager only runs the cache.
 	mgr := newShardManager(t, restConfig, "lagging")
-	r := controllers.New(mgr, &source.GitFetcher{})
+	r := controllers.New(mgr, &source.GitFetcher{}, controllers.Options{})
 	reads := &laggingReads{Client: r.Client}
 	r.Client = reads
 	mgrCtx, cancel := context.WithCancel(ctx)

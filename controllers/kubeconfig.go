@@ -28,15 +28,6 @@ type KubeconfigPolicy struct {
 	InsecureTLS bool
 }
 
-// SetKubeconfigPolicy sets what the kubeconfigs of ConfigSyncs may hold; the
-// zero policy (the default) refuses every unsafe field. Call it before the
-// manager starts.
-func (r *ConfigSyncReconciler) SetKubeconfigPolicy(p KubeconfigPolicy) {
-	if r.clusters != nil {
-		r.clusters.policy = p
-	}
-}
-
 // errKubeconfigRefused marks a kubeconfig refused for a field the policy
 // does not allow (reason AccessDenied), as opposed to one that does not parse.
 var errKubeconfigRefused = errors.New("refused")

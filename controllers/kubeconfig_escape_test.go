@@ -371,9 +371,9 @@ func TestAdminAllowsExecAndInsecureKubeconfigs(t *testing.T) {
 	token := serviceAccountToken(t, ns, "plugin-deployer")
 
 	mgr := newShardManager(t, restConfig, "unsafe-kubeconfigs")
-	r := controllers.New(mgr, &source.GitFetcher{})
-	r.SetKubeconfigPolicy(controllers.KubeconfigPolicy{AllowExec: true, InsecureTLS: true})
-	g.Expect(r.SetupWithManager(mgr, controllers.Options{Workers: 2, SkipNameValidation: true})).To(Succeed())
+	r := controllers.New(mgr, &source.GitFetcher{}, controllers.Options{Workers: 2, SkipNameValidation: true,
+		Kubeconfig: controllers.KubeconfigPolicy{AllowExec: true, InsecureTLS: true}})
+	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
 	mctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mctx) }()

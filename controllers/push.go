@@ -94,10 +94,7 @@ func (r *ConfigSyncReconciler) enqueue(ctx context.Context, cs *configsv1.Config
 	default:
 	}
 	patch := client.MergeFrom(cs.DeepCopy())
-	if cs.Annotations == nil {
-		cs.Annotations = map[string]string{}
-	}
-	cs.Annotations[configsv1.AnnotationReconcileRequestedAt] = time.Now().UTC().Format(time.RFC3339Nano)
+	cs.RequestReconcile(time.Now())
 	if err := r.Client.Patch(ctx, cs, patch); err != nil {
 		return fmt.Errorf("request reconcile of %s/%s: %w", cs.Namespace, cs.Name, err)
 	}

@@ -128,7 +128,7 @@ func TestAPushToAReplicaThatDoesNotLeadReachesTheLeader(t *testing.T) {
 	}, timeout).Should(Succeed())
 
 	follower := newShardManager(t, restConfig, "follower")
-	r := controllers.New(follower, &source.GitFetcher{})
+	r := controllers.New(follower, &source.GitFetcher{}, controllers.Options{})
 	r.Client = k8s // its cache is not started either
 
 	sha := repo.Commit(t, map[string]string{"cm.yaml": configMap("pushed", "v1")}, "v1")

@@ -95,14 +95,16 @@ func runSuite(m *testing.M) int {
 	}
 	// The test Git servers speak plain HTTP on loopback; the manager
 	// refuses credentials over http:// unless its admin allows them.
-	reconciler = controllers.New(mgr, &source.GitFetcher{AllowPlainHTTPCredentials: true})
 	// The chart test servers are on 127.0.0.1, plain HTTP or HTTPS with
 	// their own CA. A long index TTL shows that a new chart version is
 	// seen because a reconcile request reads the index afresh.
-	reconciler.Charts = charts.New(charts.Options{
-		AllowPlainHTTP: true, AllowedHosts: []string{"127.0.0.1"}, MaxChartBytes: testMaxChartBytes, IndexTTL: time.Hour,
+	reconciler = controllers.New(mgr, &source.GitFetcher{AllowPlainHTTPCredentials: true}, controllers.Options{
+		Workers: 4,
+		Charts: charts.New(charts.Options{
+			AllowPlainHTTP: true, AllowedHosts: []string{"127.0.0.1"}, MaxChartBytes: testMaxChartBytes, IndexTTL: time.Hour,
+		}),
 	})
-	if err := reconciler.SetupWithManager(mgr, controllers.Options{Workers: 4}); err != nil {
+	if err := reconciler.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

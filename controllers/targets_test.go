@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
-	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/desired"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/source"
 )
@@ -39,7 +39,7 @@ spec:
 func deploymentDigest(g Gomega, ns string) string {
 	d := &appsv1.Deployment{}
 	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "app"}, d)).To(Succeed())
-	return d.Spec.Template.Annotations[controllers.AnnotationConfigDigest]
+	return d.Spec.Template.Annotations[desired.AnnotationConfigDigest]
 }
 
 // Given a repository holding a plain app.yaml (no manifest) and a Deployment,

@@ -41,7 +41,7 @@ func startShardOn(t *testing.T, cfg *rest.Config, shard string, opts controllers
 	t.Helper()
 	mgr := newShardManager(t, cfg, shard)
 	opts.SkipNameValidation = true
-	if err := controllers.New(mgr, &source.GitFetcher{}).SetupWithManager(mgr, opts); err != nil {
+	if err := controllers.New(mgr, &source.GitFetcher{}, opts).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -20,8 +20,9 @@ func Label(objs []*unstructured.Unstructured, namespace, name string) {
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		labels[configsv1.LabelName] = name
-		labels[configsv1.LabelNamespace] = namespace
+		for k, v := range (Owner{Namespace: namespace, Name: name}).Labels() {
+			labels[k] = v
+		}
 		obj.SetLabels(labels)
 	}
 }

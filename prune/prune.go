@@ -22,6 +22,11 @@ const AnnotationPrune = "configs.example.io/prune"
 // Owner names the ConfigSync whose objects are pruned.
 type Owner struct{ Namespace, Name string }
 
+// Labels are the ownership labels o puts on every object it applies.
+func (o Owner) Labels() map[string]string {
+	return configsv1.OwnerLabels(o.Namespace, o.Name)
+}
+
 // owns says whether obj still carries o's ownership labels.
 func (o Owner) owns(obj *unstructured.Unstructured) bool {
 	l := obj.GetLabels()

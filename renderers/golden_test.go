@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -15,18 +14,24 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/renderers"
+	"github.com/configsync/configsync/renderers/inputs"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/renderers from the current renderers")
 
-// goldenCase is testdata/renderers/<case>/case.yaml: the render steps, what
-// the reconciler would pass in, and either the rendered output
+// goldenCase is testdata/renderers/<case>/case.yaml: the render steps, the
+// objects of the cluster they name, and either the rendered output
 // (expected.yaml beside it) or an error the output must contain.
 type goldenCase struct {
-	Render     []configsv1.RenderStep      `json:"render"`
-	Namespace  string                      `json:"namespace,omitempty"`
-	ValuesFrom map[string][]map[string]any `json:"valuesFrom,omitempty"` // by step index
-	// AgeKeyFile and PGPKeyFile name key files beside case.yaml, given to every sops step.
+	Render    []configsv1.RenderStep `json:"render"`
+	Namespace string                 `json:"namespace,omitempty"`
+	// Objects are the ConfigMaps and Secrets the steps name (valuesFrom),
+	// by "Kind/name": their keys and values, read as the reconciler reads
+	// them from the cluster (package inputs).
+	Objects map[string]map[string]string `json:"objects,omitempty"`
+	// AgeKeyFile and PGPKeyFile name key files beside case.yaml: the keys
+	// of every sops step's decryption Secret, and what the reference sops
+	// gets.
 	AgeKeyFile string `json:"ageKeyFile,omitempty"`
 	PGPKeyFile string `json:"pgpKeyFile,omitempty"`
 	WantError  string `json:"wantError,omitempty"`
@@ -49,16 +54,26 @@ func loadCase(t testing.TB, name string) (goldenCase, renderers.Inputs, filetree
 	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
 		t.Fatalf("case.yaml: %v", err)
 	}
-	in := renderers.Inputs{Namespace: c.Namespace, Steps: map[int]renderers.StepInputs{}}
-	for i, step := range c.Render {
-		own := renderers.StepInputs{ValuesFrom: c.ValuesFrom[strconv.Itoa(i)]}
-		if step.Sops != nil && c.AgeKeyFile != "" {
-			own.AgeIdentities = []string{string(readFile(t, filepath.Join(dir, c.AgeKeyFile)))}
+	objs := inputs.Objects{}
+	for ref, data := range c.Objects {
+		kind, name, _ := strings.Cut(ref, "/")
+		for k, v := range data {
+			objs.Put(kind, name, k, []byte(v))
 		}
-		if step.Sops != nil && c.PGPKeyFile != "" {
-			own.PGPKeys = [][]byte{readFile(t, filepath.Join(dir, c.PGPKeyFile))}
+	}
+	for _, step := range c.Render {
+		if step.Sops == nil {
+			continue
 		}
-		in.Steps[i] = own
+		for key, file := range map[string]string{"case.agekey": c.AgeKeyFile, "case.asc": c.PGPKeyFile} {
+			if file != "" {
+				objs.Put("Secret", step.Sops.DecryptionSecretRef.Name, key, readFile(t, filepath.Join(dir, file)))
+			}
+		}
+	}
+	in, err := inputs.Resolve(context.Background(), c.Namespace, c.Render, objs, inputs.Options{})
+	if err != nil {
+		t.Fatalf("inputs: %v", err)
 	}
 	if c.ConfigSync != nil {
 		in.Context = renderers.ContextOf(c.ConfigSync, c.Source.RepoURL, c.Source.Ref, c.Source.Commit)

@@ -66,8 +66,14 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
-	return fmt.Sprintf("render step %d (%s): %v", e.Index, e.Kind, e.Err)
+	return stepName(e.Index, e.Kind) + ": " + e.Err.Error()
 }
+
+// StepName names step i (0-based) of a pipeline as every message does:
+// counted from 1, with its kind.
+func StepName(i int, step configsv1.RenderStep) string { return stepName(i+1, KindOf(step)) }
+
+func stepName(index int, kind string) string { return fmt.Sprintf("render step %d (%s)", index, kind) }
 
 func (e *StepError) Unwrap() error { return e.Err }
 

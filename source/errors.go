@@ -3,19 +3,22 @@ package source
 import (
 	"errors"
 	"fmt"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 )
 
 // Reason classifies a fetch failure so the reconciler can pick a condition
 // reason and a retry policy without matching strings.
 type Reason string
 
+// They are the ConfigSync's condition reasons, named once in the API.
 const (
-	ReasonAuthenticationFailed Reason = "AuthenticationFailed"
-	ReasonSourceUnreachable    Reason = "SourceUnreachable"
-	ReasonRevisionNotFound     Reason = "RevisionNotFound"
-	ReasonPathNotFound         Reason = "PathNotFound"
-	ReasonInvalidPath          Reason = "InvalidPath"
-	ReasonSourceTooLarge       Reason = "SourceTooLarge"
+	ReasonAuthenticationFailed Reason = configsv1.ReasonAuthenticationFailed
+	ReasonSourceUnreachable    Reason = configsv1.ReasonSourceUnreachable
+	ReasonRevisionNotFound     Reason = configsv1.ReasonRevisionNotFound
+	ReasonPathNotFound         Reason = configsv1.ReasonPathNotFound
+	ReasonInvalidPath          Reason = configsv1.ReasonInvalidPath
+	ReasonSourceTooLarge       Reason = configsv1.ReasonSourceTooLarge
 )
 
 // Error is a fetch failure with its Reason.

@@ -13,7 +13,7 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
-	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/desired"
 	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/internal/objdiff"
 	"github.com/configsync/configsync/renderers"
@@ -151,7 +151,7 @@ func (s *Server) renderAt(ctx context.Context, cs *configsv1.ConfigSync, commit 
 	if err != nil {
 		return nil, err
 	}
-	objs, err := controllers.DesiredObjects(cs, out)
+	objs, err := desired.Objects(cs, out)
 	if err != nil {
 		return nil, err
 	}

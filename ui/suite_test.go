@@ -62,8 +62,8 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	// The test Git server speaks plain HTTP on loopback.
-	reconciler = controllers.New(mgr, &source.GitFetcher{AllowPlainHTTPCredentials: true})
-	if err := reconciler.SetupWithManager(mgr, controllers.Options{Workers: 4}); err != nil {
+	reconciler = controllers.New(mgr, &source.GitFetcher{AllowPlainHTTPCredentials: true}, controllers.Options{Workers: 4})
+	if err := reconciler.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -17,7 +17,7 @@ const (
 	ReasonProgressing = "Progressing"
 	ReasonSuspended   = "Suspended"
 	ReasonFetchFailed = "FetchFailed"
-	// The source's reasons; source.Reason values are the same strings.
+	// The source's reasons (source.Reason takes its values from here).
 	ReasonAuthenticationFailed = "AuthenticationFailed"
 	ReasonSourceUnreachable    = "SourceUnreachable"
 	ReasonRevisionNotFound     = "RevisionNotFound"
@@ -34,6 +34,12 @@ const (
 	// ReasonAccessDenied: the spec reaches outside what the operator allows
 	// this ConfigSync (--no-cross-namespace-refs).
 	ReasonAccessDenied = "AccessDenied"
+	// ReasonStatusWriteFailed: the operator could not write the
+	// ConfigSync's status (a progress report mid-sync); the sync is retried.
+	ReasonStatusWriteFailed = "StatusWriteFailed"
+	// ReasonReconciliationFailed: a failure no stage classified, which is a
+	// bug of the operator's to report; it is retried.
+	ReasonReconciliationFailed = "ReconciliationFailed"
 )
 
 // Labels and annotations the operator sets or reads.

@@ -142,9 +142,9 @@ type Source struct {
 type AuthMethod string
 
 const (
-	AuthNone  AuthMethod = "none"
-	AuthHTTPS AuthMethod = "https"
-	AuthSSH   AuthMethod = "ssh"
+	AuthNone  AuthMethod = "none"  // a public repository
+	AuthHTTPS AuthMethod = "https" // username and password (or token) from the Secret
+	AuthSSH   AuthMethod = "ssh"   // private key and known_hosts from the Secret
 )
 
 // GitSource is a path in a Git repository at a branch, tag or commit.
@@ -448,8 +448,12 @@ const (
 type TargetType string
 
 const (
-	TargetConfigMap   TargetType = "ConfigMap"
-	TargetSecret      TargetType = "Secret"
+	// ConfigMap and Secret targets that match no rendered object are
+	// built from the tree's plain files.
+	TargetConfigMap TargetType = "ConfigMap"
+	TargetSecret    TargetType = "Secret"
+	// Workload targets get the config digest on their pod template, so a
+	// change of the ConfigMap and Secret targets rolls their pods.
 	TargetDeployment  TargetType = "Deployment"
 	TargetStatefulSet TargetType = "StatefulSet"
 	TargetDaemonSet   TargetType = "DaemonSet"
@@ -587,11 +591,10 @@ type ConfigSyncStatus struct {
 type TargetResult string
 
 const (
-	TargetApplied   TargetResult = "Applied"
-	TargetUnchanged TargetResult = "Unchanged"
-	TargetFailed    TargetResult = "Failed"
-	// TargetPending: not applied because another object of the set failed.
-	TargetPending TargetResult = "Pending"
+	TargetApplied   TargetResult = "Applied"   // created or changed by a sync, and not since
+	TargetUnchanged TargetResult = "Unchanged" // already as the source says
+	TargetFailed    TargetResult = "Failed"    // its apply failed; see the message
+	TargetPending   TargetResult = "Pending"   // not applied: another object of the set failed
 )
 
 // TargetStatus is the result of one target, or of one rendered object when
@@ -627,9 +630,9 @@ type ObjectReference struct {
 type HistoryResult string
 
 const (
-	HistorySucceeded  HistoryResult = "Succeeded"
-	HistoryFailed     HistoryResult = "Failed"
-	HistoryRolledBack HistoryResult = "RolledBack"
+	HistorySucceeded  HistoryResult = "Succeeded"  // applied from its branch or revision
+	HistoryFailed     HistoryResult = "Failed"     // applying it failed
+	HistoryRolledBack HistoryResult = "RolledBack" // applied by a rollback
 )
 
 // HistoryEntry records one applied revision, with enough to re-apply it.

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/desired"
 	"github.com/configsync/configsync/internal/testenv"
 )
 
@@ -134,7 +134,7 @@ func applyRendered(t *testing.T, c client.Client, cs, src string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := controllers.DesiredObjects(spec, tree)
+	objs, err := desired.Objects(spec, tree)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func applyRendered(t *testing.T, c client.Client, cs, src string) {
 		if obj.GetNamespace() == "" {
 			obj.SetNamespace(spec.Namespace)
 		}
-		if err := c.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(controllers.FieldOwnerFor(spec.Namespace, spec.Name))); err != nil {
+		if err := c.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(desired.FieldOwnerFor(spec.Namespace, spec.Name))); err != nil {
 			t.Fatal(err)
 		}
 	}

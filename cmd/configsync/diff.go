@@ -12,7 +12,7 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
-	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/desired"
 	"github.com/configsync/configsync/internal/objdiff"
 	"github.com/configsync/configsync/prune"
 )
@@ -56,13 +56,13 @@ func (o *renderOptions) diff(ctx context.Context, out io.Writer) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	objs, err := controllers.DesiredObjects(cs, tree)
+	objs, err := desired.Objects(cs, tree)
 	if err != nil {
 		return false, err
 	}
 	printCharts(out, o.charts)
 	differs := false
-	desired := prune.Inventory{}
+	want := prune.Inventory{}
 	for _, obj := range objs {
 		if obj.GetNamespace() == "" {
 			if namespaced, err := c.IsObjectNamespaced(obj); err == nil && namespaced {
@@ -70,8 +70,8 @@ func (o *renderOptions) diff(ctx context.Context, out io.Writer) (bool, error) {
 			}
 		}
 		ref := apply.RefOf(obj)
-		desired.Add(configsv1.ObjectReference{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name})
-		changed, err := diffObject(ctx, c, obj, controllers.FieldOwnerFor(cs.Namespace, cs.Name), cs.Spec.Force, out)
+		want.Add(desired.Reference(ref))
+		changed, err := diffObject(ctx, c, obj, desired.FieldOwnerFor(cs.Namespace, cs.Name), cs.Spec.Force, out)
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", ref, err)
 		}
@@ -87,7 +87,7 @@ func (o *renderOptions) diff(ctx context.Context, out io.Writer) (bool, error) {
 		printCharts(out, live.Status.Charts)
 	}
 	if err == nil && live.Spec.Prune {
-		for _, ref := range prune.Stale(prune.FromStatus(live.Status.Inventory), desired) {
+		for _, ref := range prune.Stale(prune.FromStatus(live.Status.Inventory), want) {
 			fmt.Fprintf(out, "--- %s/%s %s (would be pruned)\n", ref.Kind, ref.Name, ref.Namespace)
 			differs = true
 		}

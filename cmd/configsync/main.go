@@ -20,9 +20,10 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/charts"
-	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/desired"
 	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/renderers"
+	"github.com/configsync/configsync/renderers/inputs"
 	"github.com/configsync/configsync/source"
 )
 
@@ -129,7 +130,7 @@ func (o *renderOptions) run(stdout io.Writer) error {
 	if o.outDir != "" {
 		return writeTree(o.outDir, out)
 	}
-	objs, err := controllers.DesiredObjects(cs, out)
+	objs, err := desired.Objects(cs, out)
 	if err != nil {
 		return err
 	}
@@ -160,14 +161,17 @@ func (o *renderOptions) render() (*configsv1.ConfigSync, filetree.Tree, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the source: %w", err)
 	}
-	inputs, err := o.inputs(cs)
+	objs, err := o.objects(cs)
 	if err != nil {
 		return nil, nil, err
 	}
-	o.charts, err = controllers.FetchCharts(cmdContext(), cs, &inputs, controllers.ChartFetch{
+	in, err := inputs.Resolve(cmdContext(), cs.Namespace, cs.Spec.Render, objs, inputs.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	o.charts, err = inputs.FetchCharts(cmdContext(), cs.Spec.Render, &in, inputs.ChartFetch{
 		Fetcher: charts.New(charts.Options{AllowPlainHTTP: o.helmPlainHTTP}),
-		Source:  art, Path: cs.Spec.Source.Git.Path, Credentials: o.chartCredentials, Refresh: true,
-		Keyring: o.chartKeyring,
+		Source:  art, Path: cs.Spec.Source.Git.Path, Reader: chartSecrets{objs}, Refresh: true,
 	})
 	if reason := charts.ReasonOf(err); reason != "" {
 		return nil, nil, fmt.Errorf("%s: %w", reason, err) // the reason the operator would report
@@ -175,7 +179,9 @@ func (o *renderOptions) render() (*configsv1.ConfigSync, filetree.Tree, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	out, err := renderers.Run(cmdContext(), cs.Spec.Render, inputs, tree)
+	ref, commit := checkoutHead(o.sourceDir)
+	in.Context = renderers.ContextOf(cs, source.RedactURL(cs.Spec.Source.Git.URL()), ref, commit)
+	out, err := renderers.Run(cmdContext(), cs.Spec.Render, in, tree)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -197,60 +203,90 @@ func readConfigSync(name string) (*configsv1.ConfigSync, error) {
 	return cs, nil
 }
 
-// inputs builds what the operator would read from the cluster out of the flags.
-func (o *renderOptions) inputs(cs *configsv1.ConfigSync) (renderers.Inputs, error) {
-	files := map[string]map[string]any{}
+// objects builds, from the flags, the objects the operator would read from
+// the cluster for cs's render steps: valuesFrom ConfigMaps and Secrets,
+// decryption Secrets (every key file serves every sops step) and chart
+// Secrets. A step whose input no flag gives is refused here, naming the
+// flag.
+func (o *renderOptions) objects(cs *configsv1.ConfigSync) (inputs.Objects, error) {
+	objs := inputs.Objects{}
+	values := map[string][]byte{}
 	for _, spec := range o.valuesFrom {
 		ref, file, ok := strings.Cut(spec, "=")
 		if !ok {
-			return renderers.Inputs{}, fmt.Errorf("--values-from %q: want Kind/name=FILE", spec)
+			return nil, fmt.Errorf("--values-from %q: want Kind/name=FILE", spec)
 		}
 		data, err := os.ReadFile(file)
 		if err != nil {
-			return renderers.Inputs{}, err
+			return nil, err
 		}
-		values := map[string]any{}
-		if err := yaml.Unmarshal(data, &values); err != nil {
-			return renderers.Inputs{}, fmt.Errorf("%s: %w", file, err)
-		}
-		files[ref] = values
+		values[ref] = data
 	}
-	var age []string
-	for _, f := range o.ageKeys {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return renderers.Inputs{}, err
-		}
-		age = append(age, string(data))
+	keys, err := o.decryptionKeys()
+	if err != nil {
+		return nil, err
 	}
-	var pgp [][]byte
-	for _, f := range o.pgpKeys {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return renderers.Inputs{}, err
-		}
-		pgp = append(pgp, data)
-	}
-
-	in := renderers.Inputs{Namespace: cs.Namespace, Steps: map[int]renderers.StepInputs{}}
 	for i, step := range cs.Spec.Render {
-		own := renderers.StepInputs{AgeIdentities: age, PGPKeys: pgp}
-		if step.Template != nil {
+		switch {
+		case step.Template != nil:
 			for _, ref := range step.Template.ValuesFrom {
-				values, ok := files[ref.Kind+"/"+ref.Name]
+				data, ok := values[ref.Kind+"/"+ref.Name]
 				if !ok && !ref.Optional {
-					return in, fmt.Errorf("render step %d (template): valuesFrom %s/%s: pass --values-from %s/%s=FILE", i+1, ref.Kind, ref.Name, ref.Kind, ref.Name)
+					return nil, fmt.Errorf("%s: valuesFrom %s/%s: pass --values-from %s/%s=FILE", renderers.StepName(i, step), ref.Kind, ref.Name, ref.Kind, ref.Name)
 				}
 				if ok {
-					own.ValuesFrom = append(own.ValuesFrom, values)
+					objs.Put(ref.Kind, ref.Name, valuesKey(ref), data)
 				}
 			}
+		case step.Sops != nil:
+			if len(keys) == 0 {
+				return nil, fmt.Errorf("%s: pass --age-key-file or --pgp-key-file", renderers.StepName(i, step))
+			}
+			for k, v := range keys {
+				objs.Put("Secret", step.Sops.DecryptionSecretRef.Name, k, v)
+			}
 		}
-		in.Steps[i] = own
 	}
-	ref, commit := checkoutHead(o.sourceDir)
-	in.Context = renderers.ContextOf(cs, source.RedactURL(cs.Spec.Source.Git.URL()), ref, commit)
-	return in, nil
+	for _, spec := range o.chartSecrets {
+		name, file, ok := strings.Cut(spec, "=")
+		if !ok {
+			return nil, fmt.Errorf("--chart-secret %q: want NAME=FILE", spec)
+		}
+		data, err := secretData(name, file)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range data {
+			objs.Put("Secret", name, k, v)
+		}
+	}
+	return objs, nil
+}
+
+func valuesKey(ref configsv1.ValuesReference) string {
+	if ref.Key == "" {
+		return inputs.DefaultValuesKey
+	}
+	return ref.Key
+}
+
+// decryptionKeys reads the key files, named as a decryption Secret's keys
+// are (.agekey, .asc).
+func (o *renderOptions) decryptionKeys() (map[string][]byte, error) {
+	keys := map[string][]byte{}
+	for _, kf := range []struct {
+		files  []string
+		suffix string
+	}{{o.ageKeys, ".agekey"}, {o.pgpKeys, ".asc"}} {
+		for i, f := range kf.files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			keys[fmt.Sprintf("%d%s", i, kf.suffix)] = data
+		}
+	}
+	return keys, nil
 }
 
 // checkoutHead is the ref and commit a local source folder is checked out
@@ -286,54 +322,24 @@ func writeTree(dir string, tree filetree.Tree) error {
 
 func cmdContext() context.Context { return context.Background() }
 
-// chartCredentials reads the Secret manifest --chart-secret names for ref.
-func (o *renderOptions) chartCredentials(_ context.Context, ref configsv1.LocalObjectReference) (*charts.Credentials, error) {
-	data, err := o.chartSecret("authSecretRef", ref.Name)
+// secretData reads a Secret manifest's data and stringData.
+func secretData(name, file string) (map[string][]byte, error) {
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	return controllers.CredentialsFromSecret(data), nil
-}
-
-// chartKeyring reads a verify.keyringSecretRef from --chart-secret.
-func (o *renderOptions) chartKeyring(_ context.Context, ref configsv1.LocalObjectReference) ([]byte, error) {
-	data, err := o.chartSecret("keyringSecretRef", ref.Name)
-	if err != nil {
-		return nil, err
+	secret := &corev1.Secret{}
+	if err := yaml.Unmarshal(raw, secret); err != nil {
+		return nil, fmt.Errorf("--chart-secret %s: %w", name, err)
 	}
-	keyring, ok := data[controllers.KeyringKey]
-	if !ok {
-		return nil, fmt.Errorf("keyringSecretRef %s: the Secret has no key %q", ref.Name, controllers.KeyringKey)
+	data := map[string][]byte{}
+	for k, v := range secret.Data {
+		data[k] = v
 	}
-	return keyring, nil
-}
-
-// chartSecret reads the data of the Secret manifest --chart-secret names
-// for name (data and stringData).
-func (o *renderOptions) chartSecret(field, name string) (map[string][]byte, error) {
-	for _, spec := range o.chartSecrets {
-		n, file, ok := strings.Cut(spec, "=")
-		if !ok || n != name {
-			continue
-		}
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		secret := &corev1.Secret{}
-		if err := yaml.Unmarshal(raw, secret); err != nil {
-			return nil, fmt.Errorf("--chart-secret %s: %w", name, err)
-		}
-		data := map[string][]byte{}
-		for k, v := range secret.Data {
-			data[k] = v
-		}
-		for k, v := range secret.StringData {
-			data[k] = []byte(v)
-		}
-		return data, nil
+	for k, v := range secret.StringData {
+		data[k] = []byte(v)
 	}
-	return nil, fmt.Errorf("%s %s: pass --chart-secret %s=FILE (a Secret manifest)", field, name, name)
+	return data, nil
 }
 
 // printCharts says which remote charts a render pinned, as YAML comments
@@ -346,4 +352,16 @@ func printCharts(w io.Writer, pins []configsv1.PinnedChart) {
 		}
 		fmt.Fprintf(w, "# chart (%s): %s %s %s from %s\n", step, p.Name, p.Version, p.Digest, p.RepoURL)
 	}
+}
+
+// chartSecrets reads a helm step's Secrets from --chart-secret, and names
+// the flag when one is missing.
+type chartSecrets struct{ objs inputs.Objects }
+
+func (c chartSecrets) Read(ctx context.Context, ref inputs.Ref) (map[string][]byte, error) {
+	data, err := c.objs.Read(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("pass --chart-secret %s=FILE (a Secret manifest)", ref.Name)
+	}
+	return data, nil
 }

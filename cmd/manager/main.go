@@ -41,7 +41,6 @@ type config struct {
 	leaderElect, installCRDs                bool
 	webhookMaxBody                          int64
 	controller                              controllers.Options
-	kubeconfig                              controllers.KubeconfigPolicy
 	renderSandbox                           bool
 	renderMemory                            int64
 	charts                                  charts.Options
@@ -73,8 +72,8 @@ func main() {
 	flag.BoolVar(&c.controller.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse targets, Helm release namespaces and rendered objects outside the ConfigSync's namespace, and rendered cluster-scoped objects")
 	flag.BoolVar(&c.controller.AllowClusterScoped, "allow-cluster-scoped", false, "with --no-cross-namespace-refs, still apply rendered cluster-scoped objects (ClusterRoleBinding, Namespace, CRD...): give tenants a ServiceAccount whose RBAC bounds them (see docs/security.md)")
 	flag.BoolVar(&c.controller.SopsAllowCloudKMS, "sops-allow-cloud-kms", false, "UNSAFE with tenants: let sops steps decrypt with AWS/GCP/Azure KMS, Vault and HuaweiCloud keys, using the operator's own cloud credentials and network position (see docs/security.md); age and PGP keys always work")
-	flag.BoolVar(&c.kubeconfig.AllowExec, "kubeconfig-allow-exec", false, "UNSAFE with tenants: accept exec credential plugins and auth-provider plugins in the kubeconfigs of ConfigSyncs (spec.kubeConfigSecretRef); they run programs inside the operator with its environment and files (see docs/security.md)")
-	flag.BoolVar(&c.kubeconfig.InsecureTLS, "kubeconfig-insecure-tls", false, "UNSAFE: accept insecure-skip-tls-verify in the kubeconfigs of ConfigSyncs; their connections to other clusters are then open to interception (see docs/security.md)")
+	flag.BoolVar(&c.controller.Kubeconfig.AllowExec, "kubeconfig-allow-exec", false, "UNSAFE with tenants: accept exec credential plugins and auth-provider plugins in the kubeconfigs of ConfigSyncs (spec.kubeConfigSecretRef); they run programs inside the operator with its environment and files (see docs/security.md)")
+	flag.BoolVar(&c.controller.Kubeconfig.InsecureTLS, "kubeconfig-insecure-tls", false, "UNSAFE: accept insecure-skip-tls-verify in the kubeconfigs of ConfigSyncs; their connections to other clusters are then open to interception (see docs/security.md)")
 	flag.BoolVar(&c.renderSandbox, "render-sandbox", true, "run each render pipeline in a child process of this binary, under a memory limit the kernel enforces and killed with its step's timeout (see docs/security.md); false renders inside the manager, where a Jsonnet, Helm or kustomize render that will not stop keeps running after its timeout and one that allocates without bound takes the manager down")
 	flag.Int64Var(&c.renderMemory, "render-max-memory-bytes", sandbox.DefaultMemoryLimit, "memory one sandboxed render may allocate beyond its input; --concurrent renders may run at once, so keep concurrent x this + the manager's own use under the container's memory limit")
 	flag.IntVar(&fetcher.MaxArtifacts, "max-artifacts", source.DefaultMaxArtifacts, "Git commits kept in the artifact cache (in memory); the least recently used beyond it are evicted")
@@ -144,13 +143,12 @@ func run(c config, fetcher *source.GitFetcher) error {
 		runner := &sandbox.Runner{MemoryLimit: c.renderMemory, PassEnvironment: c.controller.SopsAllowCloudKMS}
 		c.controller.Render = runner.Run
 	}
-	r := controllers.New(mgr, fetcher)
-	r.Charts = charts.New(chartOptions(c))
-	r.SetKubeconfigPolicy(c.kubeconfig)
-	if c.kubeconfig.AllowExec || c.kubeconfig.InsecureTLS {
-		ctrl.Log.Info("kubeconfigs of ConfigSyncs may hold unsafe fields", "allowExec", c.kubeconfig.AllowExec, "insecureTLS", c.kubeconfig.InsecureTLS)
+	c.controller.Charts = charts.New(chartOptions(c))
+	r := controllers.New(mgr, fetcher, c.controller)
+	if c.controller.Kubeconfig.AllowExec || c.controller.Kubeconfig.InsecureTLS {
+		ctrl.Log.Info("kubeconfigs of ConfigSyncs may hold unsafe fields", "allowExec", c.controller.Kubeconfig.AllowExec, "insecureTLS", c.controller.Kubeconfig.InsecureTLS)
 	}
-	if err := r.SetupWithManager(mgr, c.controller); err != nil {
+	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up reconciler: %w", err)
 	}
 	if err := addReceiver(mgr, c, r); err != nil {

@@ -271,7 +271,7 @@ func (d *demo) startOperator(ctx context.Context, cfg *rest.Config, scheme *runt
 		return err
 	}
 	fetcher := &source.GitFetcher{}
-	if err := controllers.New(mgr, fetcher).SetupWithManager(mgr, controllers.Options{Workers: 2, SkipNameValidation: true}); err != nil {
+	if err := controllers.New(mgr, fetcher, controllers.Options{Workers: 2, SkipNameValidation: true}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -1,60 +1,38 @@
 // Package controllers holds the ConfigSync reconciler. It only wires the
-// stages together (source, renderers, apply, prune) and reports what they did
-// through status, conditions, Events and logs.
+// stages together (source, renderers, desired, apply, prune) and reports
+// what they did through status, conditions, Events, metrics and logs.
+//
+// The files follow a reconcile: reconciler.go builds and registers it,
+// reconcile.go runs one (Reconcile, the trigger, the stage table and the
+// deferred finish), stages.go holds the stages, status.go derives the
+// status from a run's outcome, rollback.go and finalize.go what their names
+// say, errors.go maps failures to condition reasons.
 package controllers
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	ctrlsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
 	"github.com/configsync/configsync/charts"
-	"github.com/configsync/configsync/internal/filetree"
-	"github.com/configsync/configsync/renderers"
+	"github.com/configsync/configsync/desired"
 	"github.com/configsync/configsync/source"
 )
-
-// FieldOwner is the server-side apply field manager of what the operator
-// applies outside a ConfigSync (its CRD); each ConfigSync applies as
-// FieldOwnerFor(it).
-const FieldOwner = "configsync"
-
-// FieldOwnerFor is the field manager a ConfigSync applies with:
-// "configsync/<namespace>/<name>". Two ConfigSyncs rendering the same object
-// then conflict on its ownership labels, which the apply reports, instead
-// of taking the object from each other at every sync. Names too long for a
-// field manager (128 bytes) are shortened with a digest.
-func FieldOwnerFor(namespace, name string) string {
-	owner := FieldOwner + "/" + namespace + "/" + name
-	if len(owner) <= 128 {
-		return owner
-	}
-	sum := sha256.Sum256([]byte(owner))
-	return owner[:100] + "-" + hex.EncodeToString(sum[:8])
-}
-
-// DefaultRefreshInterval applies when a ConfigSync was stored without the
-// CRD's default (e.g. by an older CRD).
-const DefaultRefreshInterval = 10 * time.Minute
 
 // ConfigSyncReconciler reconciles ConfigSync objects.
 type ConfigSyncReconciler struct {
@@ -62,12 +40,10 @@ type ConfigSyncReconciler struct {
 	// APIReader reads Secrets without caching them.
 	APIReader client.Reader
 	Fetcher   source.Fetcher
-	// Charts fetches remote Helm charts, one for the whole manager (its
-	// cache makes one download per chart version); nil refuses them.
-	Charts   *charts.Fetcher
-	Applier  *apply.Manager
-	Recorder recorder.EventRecorder
+	Applier   *apply.Manager
+	Recorder  recorder.EventRecorder
 
+	opts Options
 	// pushes carries ConfigSyncs a webhook asks to reconcile now.
 	pushes chan event.GenericEvent
 	// pushed holds when a push was announced for each ConfigSync it
@@ -87,15 +63,12 @@ type ConfigSyncReconciler struct {
 	// refresh failed: their retries refresh too.
 	chartRefresh sync.Map
 	// chartsVerified holds the chart digests whose provenance was verified,
-	// by keyring (see ChartFetch.Verified).
+	// by keyring (see inputs.ChartFetch.Verified).
 	chartsVerified sync.Map
 	// elected is closed once this replica leads (see enqueue).
 	elected <-chan struct{}
-
 	// clusters builds appliers for other clusters and tenant identities.
 	clusters *clusters
-	opts     Options
-
 	// capabilities describe the cluster to Helm charts; nil leaves Helm's defaults.
 	capabilities *clusterCapabilities
 }
@@ -124,74 +97,6 @@ type ConfigSyncReconciler struct {
 //
 // The rights to apply what Git holds are the apply package's (see its
 // markers, generated into deploy/rbac/apply-role.yaml).
-
-// stageError carries the condition reason of a failed stage and whether a
-// retry may succeed without the user changing anything.
-type stageError struct {
-	reason    string
-	transient bool
-	err       error
-}
-
-func (e *stageError) Error() string { return e.err.Error() }
-func (e *stageError) Unwrap() error { return e.err }
-
-func transientErr(reason string, err error) error {
-	return &stageError{reason: reason, transient: true, err: err}
-}
-func configErr(reason string, err error) error { return &stageError{reason: reason, err: err} }
-
-func refreshInterval(cs *configsv1.ConfigSync) time.Duration {
-	if cs.Spec.RefreshInterval != nil && cs.Spec.RefreshInterval.Duration > 0 {
-		return cs.Spec.RefreshInterval.Duration
-	}
-	return DefaultRefreshInterval
-}
-
-// requeueAfter spreads resyncs by up to 5% so that many ConfigSyncs created
-// together do not all poll their Git servers in the same second.
-func requeueAfter(cs *configsv1.ConfigSync) time.Duration {
-	return wait.Jitter(refreshInterval(cs), 0.05)
-}
-
-// setCondition sets a condition stamped with the object's generation.
-func setCondition(cs *configsv1.ConfigSync, typ string, status metav1.ConditionStatus, reason, message string) {
-	apimeta.SetStatusCondition(&cs.Status.Conditions, metav1.Condition{
-		Type: typ, Status: status, Reason: reason, Message: message, ObservedGeneration: cs.Generation,
-	})
-}
-
-// removeConditions drops conditions that no longer apply.
-func removeConditions(cs *configsv1.ConfigSync, types ...string) {
-	for _, t := range types {
-		apimeta.RemoveStatusCondition(&cs.Status.Conditions, t)
-	}
-}
-
-// patchStatus writes status when it changed since before, so a resync that
-// changes nothing makes no write.
-func (r *ConfigSyncReconciler) patchStatus(ctx context.Context, before, cs *configsv1.ConfigSync) error {
-	if equality.Semantic.DeepEqual(before.Status, cs.Status) {
-		return nil
-	}
-	if err := r.Client.Status().Patch(ctx, cs, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("patch status of %s/%s: %w", cs.Namespace, cs.Name, err)
-	}
-	r.written.record(cs)
-	return nil
-}
-
-// reasonOf maps an error to a condition reason and whether it is transient.
-func reasonOf(err error) (string, bool) {
-	var se *stageError
-	if errors.As(err, &se) {
-		return se.reason, se.transient
-	}
-	return configsv1.ReasonApplyFailed, true
-}
-
-// RenderFunc renders tree through steps, as renderers.Run does.
-type RenderFunc func(ctx context.Context, steps []configsv1.RenderStep, in renderers.Inputs, tree filetree.Tree) (filetree.Tree, error)
 
 // Options tune the controller.
 type Options struct {
@@ -222,9 +127,71 @@ type Options struct {
 	// manager's own process. The manager passes a sandbox.Runner's Run, so
 	// that a render's memory and time are bounded by the kernel.
 	Render RenderFunc
+	// Charts fetches remote Helm charts, one for the whole manager (its
+	// cache makes one download per chart version); nil refuses them.
+	Charts *charts.Fetcher
+	// Kubeconfig is what the kubeconfigs of ConfigSyncs may hold; the zero
+	// policy refuses every unsafe field.
+	Kubeconfig KubeconfigPolicy
 	// SkipNameValidation lets a second manager in one process (a test's
 	// shard) register the controller again.
 	SkipNameValidation bool
+}
+
+// New builds a reconciler wired to mgr's client, the given Git fetcher and
+// opts, ready for SetupWithManager.
+func New(mgr ctrlmanager.Manager, fetcher source.Fetcher, opts Options) *ConfigSyncReconciler {
+	var caps *clusterCapabilities
+	if dc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig()); err == nil {
+		caps = &clusterCapabilities{discovery: dc}
+	}
+	applier := &apply.Manager{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), FieldOwner: desired.FieldOwner}
+	if opts.ApplyConcurrency > 0 {
+		applier.Concurrency = opts.ApplyConcurrency
+	}
+	return &ConfigSyncReconciler{
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Fetcher:      fetcher,
+		Applier:      applier,
+		Recorder:     mgr.GetEventRecorder("configsync"),
+		opts:         opts,
+		capabilities: caps,
+		pushes:       make(chan event.GenericEvent, 1024),
+		clusters: &clusters{local: mgr.GetConfig(), localMap: mgr.GetRESTMapper(), scheme: mgr.GetScheme(),
+			concurrent: opts.ApplyConcurrency, policy: opts.Kubeconfig},
+		elected: mgr.Elected(),
+	}
+}
+
+// SetupWithManager registers the reconciler. Status writes do not trigger a
+// reconcile; spec changes and the reconcile-request annotation do.
+func (r *ConfigSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&configsv1.ConfigSync{}, builder.WithPredicates(
+			r.noteChanges(),
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WatchesRawSource(ctrlsource.Channel(r.pushes, &handler.EnqueueRequestForObject{})).
+		WithOptions(controllerOptions(r.opts)).
+		Complete(r)
+}
+
+// noteChanges records when a ConfigSync was seen created or its spec
+// changed (see changed). It filters nothing: it sits among the predicates
+// because they see each event as it arrives.
+func (r *ConfigSyncReconciler) noteChanges() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool {
+			r.changed.record(client.ObjectKeyFromObject(e.Object), time.Now())
+			return true
+		},
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			if e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() {
+				r.changed.record(client.ObjectKeyFromObject(e.ObjectNew), time.Now())
+			}
+			return true
+		},
+	}
 }
 
 func controllerOptions(o Options) controller.Options {
@@ -241,24 +208,5 @@ func controllerOptions(o Options) controller.Options {
 		SkipNameValidation:      &o.SkipNameValidation,
 		MaxConcurrentReconciles: o.Workers,
 		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](o.MinRetryDelay, o.MaxRetryDelay),
-	}
-}
-
-// New builds a reconciler wired to mgr's client and the given Git fetcher.
-func New(mgr ctrlmanager.Manager, fetcher source.Fetcher) *ConfigSyncReconciler {
-	var caps *clusterCapabilities
-	if dc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig()); err == nil {
-		caps = &clusterCapabilities{discovery: dc}
-	}
-	return &ConfigSyncReconciler{
-		capabilities: caps,
-		Client:       mgr.GetClient(),
-		APIReader:    mgr.GetAPIReader(),
-		Fetcher:      fetcher,
-		Applier:      &apply.Manager{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), FieldOwner: FieldOwner},
-		Recorder:     mgr.GetEventRecorder("configsync"),
-		pushes:       make(chan event.GenericEvent, 1024),
-		clusters:     &clusters{local: mgr.GetConfig(), localMap: mgr.GetRESTMapper(), scheme: mgr.GetScheme()},
-		elected:      mgr.Elected(),
 	}
 }

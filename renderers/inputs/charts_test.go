@@ -1,4 +1,4 @@
-package controllers
+package inputs
 
 import (
 	"context"
@@ -30,10 +30,8 @@ func chartTree(t *testing.T, files map[string]string) *source.Artifact {
 	return source.DirArtifact(dir, "test")
 }
 
-func helmSpec(step configsv1.HelmStep) *configsv1.ConfigSync {
-	return &configsv1.ConfigSync{Spec: configsv1.ConfigSyncSpec{Render: []configsv1.RenderStep{
-		{Template: &configsv1.TemplateStep{}}, {Helm: &step},
-	}}}
+func helmSpec(step configsv1.HelmStep) []configsv1.RenderStep {
+	return []configsv1.RenderStep{{Template: &configsv1.TemplateStep{}}, {Helm: &step}}
 }
 
 // What FetchCharts fetches for a ConfigSync, and what it leaves alone:

@@ -1,4 +1,4 @@
-package controllers
+package desired
 
 import (
 	"crypto/sha256"

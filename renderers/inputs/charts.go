@@ -1,4 +1,4 @@
-package controllers
+package inputs
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 
 	"helm.sh/helm/v3/pkg/chart"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
@@ -35,16 +34,15 @@ type ChartFetch struct {
 	// chart of the tree has its Chart.yaml, Chart.lock and charts/ there.
 	Source *source.Artifact
 	Path   string
-	// Credentials reads a helm step's authSecretRef; nil means none.
-	Credentials func(ctx context.Context, ref configsv1.LocalObjectReference) (*charts.Credentials, error)
+	// Reader reads a helm step's authSecretRef and
+	// verify.keyringSecretRef; nil reads none (a step naming one fails).
+	Reader Reader
 	// Pins are the charts of the history entry a rollback renders: a
 	// step's chart or dependency found here is loaded at exactly that
 	// version and digest, not resolved again.
 	Pins []configsv1.PinnedChart
 	// Refresh reads repository indexes afresh (a reconcile request).
 	Refresh bool
-	// Keyring reads a helm step's verify.keyringSecretRef.
-	Keyring func(ctx context.Context, ref configsv1.LocalObjectReference) ([]byte, error)
 	// Verified remembers the chart digests verified with a keyring, so a
 	// resync does not download the .prov again; nil verifies every time.
 	Verified *sync.Map
@@ -55,9 +53,9 @@ type ChartFetch struct {
 // of the tree that the tree does not vendor. It returns what it pinned, in
 // step order. Errors are *charts.Error (wrapped with the step) or the
 // Credentials function's.
-func FetchCharts(ctx context.Context, cs *configsv1.ConfigSync, in *renderers.Inputs, f ChartFetch) ([]configsv1.PinnedChart, error) {
+func FetchCharts(ctx context.Context, steps []configsv1.RenderStep, in *renderers.Inputs, f ChartFetch) ([]configsv1.PinnedChart, error) {
 	var all []configsv1.PinnedChart
-	for i, step := range cs.Spec.Render {
+	for i, step := range steps {
 		if step.Helm == nil {
 			continue
 		}
@@ -69,7 +67,7 @@ func FetchCharts(ctx context.Context, cs *configsv1.ConfigSync, in *renderers.In
 			err = f.dependencies(ctx, int32(i+1), *step.Helm, &own)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("render step %d (helm): %w", i+1, err)
+			return nil, fmt.Errorf("%s: %w", renderers.StepName(i, step), err)
 		}
 		if in.Steps == nil {
 			in.Steps = map[int]renderers.StepInputs{}
@@ -80,11 +78,69 @@ func FetchCharts(ctx context.Context, cs *configsv1.ConfigSync, in *renderers.In
 	return all, nil
 }
 
+// ReadError is a failure to read an object the spec names: missing (it
+// may be created yet) or refused. Reason is the condition reason it is
+// reported under; Err is the Reader's error.
+type ReadError struct {
+	Reason string
+	Ref    Ref
+	Err    error
+}
+
+func (e *ReadError) Error() string {
+	return fmt.Sprintf("read %s %s %s: %v", e.Ref.Field, e.Ref.Kind, e.Ref.Name, e.Err)
+}
+func (e *ReadError) Unwrap() error { return e.Err }
+
+// readSecret reads a Secret a helm step names; a failure is a ReadError
+// of reason.
+func (f ChartFetch) readSecret(ctx context.Context, field, name, reason string) (map[string][]byte, error) {
+	ref := Ref{Field: field, Kind: "Secret", Name: name}
+	if f.Reader == nil {
+		return nil, &charts.Error{Reason: reason, Err: fmt.Errorf("%s %s: no Secret can be read here", field, name)}
+	}
+	data, err := f.Reader.Read(ctx, ref)
+	if err != nil {
+		return nil, &ReadError{Reason: reason, Ref: ref, Err: err}
+	}
+	return data, nil
+}
+
+// credentials reads a helm step's authSecretRef: basic auth (username,
+// password), a client certificate (tls.crt, tls.key) and CA (ca.crt), or
+// a kubernetes.io/dockerconfigjson Secret for registries.
 func (f ChartFetch) credentials(ctx context.Context, step configsv1.HelmStep) (*charts.Credentials, error) {
-	if step.AuthSecretRef == nil || f.Credentials == nil {
+	if step.AuthSecretRef == nil {
 		return nil, nil
 	}
-	return f.Credentials(ctx, *step.AuthSecretRef)
+	data, err := f.readSecret(ctx, "authSecretRef", step.AuthSecretRef.Name, charts.ReasonChartAuthFailed)
+	if err != nil {
+		return nil, err
+	}
+	return &charts.Credentials{
+		Username:         string(data["username"]),
+		Password:         string(data["password"]),
+		CertPEM:          data[corev1.TLSCertKey],
+		KeyPEM:           data[corev1.TLSPrivateKeyKey],
+		CAPEM:            data["ca.crt"],
+		DockerConfigJSON: data[corev1.DockerConfigJsonKey],
+	}, nil
+}
+
+// KeyringKey is the key of a verify.keyringSecretRef Secret holding the keyring.
+const KeyringKey = "keyring"
+
+// keyring reads a helm step's verify.keyringSecretRef.
+func (f ChartFetch) keyring(ctx context.Context, ref configsv1.LocalObjectReference) ([]byte, error) {
+	data, err := f.readSecret(ctx, "keyringSecretRef", ref.Name, charts.ReasonChartVerificationFailed)
+	if err != nil {
+		return nil, err
+	}
+	keyring, ok := data[KeyringKey]
+	if !ok {
+		return nil, &charts.Error{Reason: charts.ReasonChartVerificationFailed, Err: fmt.Errorf("keyring Secret %s has no key %q", ref.Name, KeyringKey)}
+	}
+	return keyring, nil
 }
 
 func (f ChartFetch) pinned(step int32, dependency string) (configsv1.PinnedChart, bool) {
@@ -134,10 +190,7 @@ func (f ChartFetch) remoteChart(ctx context.Context, step int32, h configsv1.Hel
 // verify checks the chart's provenance against the step's keyring, once
 // per chart digest and keyring.
 func (f ChartFetch) verify(ctx context.Context, h configsv1.HelmStep, p charts.Pinned, creds *charts.Credentials) error {
-	if f.Keyring == nil {
-		return &charts.Error{Reason: charts.ReasonChartVerificationFailed, Chart: h.RepoURL + " " + h.Chart, Err: errors.New("no keyring can be read here")}
-	}
-	keyring, err := f.Keyring(ctx, h.Verify.KeyringSecretRef)
+	keyring, err := f.keyring(ctx, h.Verify.KeyringSecretRef)
 	if err != nil {
 		return err
 	}
@@ -155,29 +208,6 @@ func (f ChartFetch) verify(ctx context.Context, h configsv1.HelmStep, p charts.P
 		f.Verified.Store(key, struct{}{})
 	}
 	return nil
-}
-
-// KeyringKey is the key of a verify.keyringSecretRef Secret holding the keyring.
-const KeyringKey = "keyring"
-
-// chartKeyring reads a helm step's verify.keyringSecretRef as cs's identity.
-func (r *ConfigSyncReconciler) chartKeyring(cs *configsv1.ConfigSync) func(context.Context, configsv1.LocalObjectReference) ([]byte, error) {
-	return func(ctx context.Context, ref configsv1.LocalObjectReference) ([]byte, error) {
-		secret := &corev1.Secret{}
-		key := client.ObjectKey{Namespace: cs.Namespace, Name: ref.Name}
-		if err := r.readInput(ctx, cs, "keyringSecretRef", "Secret", key, secret); err != nil {
-			var se *stageError
-			if errors.As(err, &se) {
-				return nil, err
-			}
-			return nil, transientErr(charts.ReasonChartVerificationFailed, fmt.Errorf("read keyring Secret %s: %w", key, err))
-		}
-		keyring, ok := secret.Data[KeyringKey]
-		if !ok {
-			return nil, configErr(charts.ReasonChartVerificationFailed, fmt.Errorf("keyring Secret %s has no key %q", key, KeyringKey))
-		}
-		return keyring, nil
-	}
 }
 
 func pinOf(step int32, dependency string, p charts.Pinned) configsv1.PinnedChart {
@@ -265,30 +295,8 @@ func (f ChartFetch) dependencies(ctx context.Context, step int32, h configsv1.He
 	return nil
 }
 
-// chartPins are the charts a run must render exactly: those of the history
-// entry an automatic rollback returns to, or of the one
-// spec.rollback.toRevision holds. Nil resolves every chart afresh.
-func chartPins(run *syncRun) []configsv1.PinnedChart {
-	if run.pin != "" {
-		return chartsOf(run.cs.Status.History, run.pin)
-	}
-	if run.cs.Status.RolledBackTo != "" {
-		return run.cs.Status.RolledBackCharts
-	}
-	return nil
-}
-
-// chartsOf is the charts of the newest history entry of commit.
-func chartsOf(history []configsv1.HistoryEntry, commit string) []configsv1.PinnedChart {
-	for _, h := range history {
-		if h.Revision == commit {
-			return h.Charts
-		}
-	}
-	return nil
-}
-
-func sameCharts(a, b []configsv1.PinnedChart) bool {
+// SameCharts says whether two lists of pinned charts are the same.
+func SameCharts(a, b []configsv1.PinnedChart) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -394,51 +402,4 @@ func (f ChartFetch) vendored(dir string) (func(name string) bool, error) {
 		}
 	}
 	return func(name string) bool { return names[name] }, nil
-}
-
-// chartCredentials reads a helm step's authSecretRef as cs's identity
-// (readInput): basic auth (username, password), a client certificate
-// (tls.crt, tls.key) and CA (ca.crt), or a kubernetes.io/dockerconfigjson
-// Secret for registries.
-func (r *ConfigSyncReconciler) chartCredentials(cs *configsv1.ConfigSync) func(context.Context, configsv1.LocalObjectReference) (*charts.Credentials, error) {
-	return func(ctx context.Context, ref configsv1.LocalObjectReference) (*charts.Credentials, error) {
-		secret := &corev1.Secret{}
-		key := client.ObjectKey{Namespace: cs.Namespace, Name: ref.Name}
-		if err := r.readInput(ctx, cs, "authSecretRef", "Secret", key, secret); err != nil {
-			var se *stageError
-			if errors.As(err, &se) {
-				return nil, err // AccessDenied
-			}
-			// A Secret created after the ConfigSync is picked up by the retry.
-			return nil, transientErr(charts.ReasonChartAuthFailed, fmt.Errorf("read chart credentials Secret %s: %w", key, err))
-		}
-		return CredentialsFromSecret(secret.Data), nil
-	}
-}
-
-// CredentialsFromSecret maps a chart credentials Secret's keys.
-func CredentialsFromSecret(data map[string][]byte) *charts.Credentials {
-	return &charts.Credentials{
-		Username:         string(data["username"]),
-		Password:         string(data["password"]),
-		CertPEM:          data[corev1.TLSCertKey],
-		KeyPEM:           data[corev1.TLSPrivateKeyKey],
-		CAPEM:            data["ca.crt"],
-		DockerConfigJSON: data[corev1.DockerConfigJsonKey],
-	}
-}
-
-// chartErr maps a chart failure to its condition reason and retry policy:
-// an unreachable host is retried with backoff, anything else waits for
-// the user (Stalled).
-func chartErr(err error) error {
-	var se *stageError
-	if errors.As(err, &se) {
-		return err
-	}
-	var ce *charts.Error
-	if errors.As(err, &ce) {
-		return &stageError{reason: ce.Reason, transient: ce.Transient(), err: err}
-	}
-	return transientErr(configsv1.ReasonRenderFailed, err)
 }

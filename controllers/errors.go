@@ -1,0 +1,85 @@
+package controllers
+
+import (
+	"errors"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/charts"
+	"github.com/configsync/configsync/renderers/inputs"
+	"github.com/configsync/configsync/source"
+)
+
+// stageError carries the condition reason of a failed stage and whether a
+// retry may succeed without the user changing anything. Every error a
+// stage returns is one; reasonOf is where they are read.
+type stageError struct {
+	reason    string
+	transient bool
+	err       error
+}
+
+func (e *stageError) Error() string { return e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+func transientErr(reason string, err error) error {
+	return &stageError{reason: reason, transient: true, err: err}
+}
+func configErr(reason string, err error) error { return &stageError{reason: reason, err: err} }
+
+// reasonOf maps an error to a condition reason and whether it is
+// transient. An error no stage classified is a bug of this operator: it is
+// reported as ReconciliationFailed and retried.
+func reasonOf(err error) (string, bool) {
+	var se *stageError
+	if errors.As(err, &se) {
+		return se.reason, se.transient
+	}
+	return configsv1.ReasonReconciliationFailed, true
+}
+
+// classified says whether err already carries its reason (an AccessDenied
+// from readInput, say), which a stage passes on unchanged.
+func classified(err error) bool {
+	var se *stageError
+	return errors.As(err, &se)
+}
+
+// sourceErr maps a source error to its condition reason and retry policy.
+func sourceErr(err error) error {
+	var se *source.Error
+	if errors.As(err, &se) {
+		return &stageError{reason: string(se.Reason), transient: se.Transient(), err: err}
+	}
+	return transientErr(configsv1.ReasonFetchFailed, err)
+}
+
+// chartErr maps a chart failure to its condition reason and retry policy:
+// an unreachable host, or a Secret not there yet, is retried with backoff;
+// anything else waits for the user (Stalled).
+func chartErr(err error) error {
+	if classified(err) {
+		return err
+	}
+	var re *inputs.ReadError
+	if errors.As(err, &re) {
+		return transientErr(re.Reason, err)
+	}
+	var ce *charts.Error
+	if errors.As(err, &ce) {
+		return &stageError{reason: ce.Reason, transient: ce.Transient(), err: err}
+	}
+	return transientErr(configsv1.ReasonRenderFailed, err)
+}
+
+// eventReason groups condition reasons into the few Event reasons users
+// filter on; the Event's note starts with the precise condition reason.
+func eventReason(conditionReason string) string {
+	switch conditionReason {
+	case configsv1.ReasonRenderFailed, configsv1.ReasonPruneFailed, configsv1.ReasonHealthCheckFailed:
+		return conditionReason
+	case configsv1.ReasonInvalidManifest, configsv1.ReasonDryRunFailed, configsv1.ReasonApplyFailed, configsv1.ReasonAccessDenied:
+		return configsv1.ReasonApplyFailed
+	default: // the source's reasons
+		return configsv1.ReasonFetchFailed
+	}
+}
