@@ -36,8 +36,8 @@ type errMalformed struct{ err error }
 func (e errMalformed) Error() string { return "malformed payload: " + e.err.Error() }
 
 var providers = map[string]provider{
-	"github":    {verify: hmacHeader("X-Hub-Signature-256", "sha256="), event: githubEvent},
-	"gitea":     {verify: hmacHeader("X-Gitea-Signature", ""), event: giteaEvent},
+	"github":    {verify: hmacHeader("X-Hub-Signature-256", "sha256="), event: githubPushEvent("X-GitHub-Event")},
+	"gitea":     {verify: hmacHeader("X-Gitea-Signature", ""), event: githubPushEvent("X-Gitea-Event")},
 	"gitlab":    {verify: tokenHeader("X-Gitlab-Token"), event: gitlabEvent},
 	"bitbucket": {verify: hmacHeader("X-Hub-Signature", "sha256="), event: bitbucketEvent},
 	"generic":   {verify: hmacHeader("X-Signature", "sha256="), event: genericEvent},
@@ -126,26 +126,19 @@ func (p *githubPush) push() (*Push, error) {
 	return &Push{RepoURLs: nonEmpty(r.CloneURL, r.SSHURL, r.GitURL, r.HTMLURL), Branches: branches}, nil
 }
 
-func githubEvent(h http.Header, body []byte) (*Push, error) {
-	if h.Get("X-GitHub-Event") != "push" {
-		return nil, errIgnored
+// githubPushEvent reads a GitHub-shaped push, the event the header name
+// says is "push".
+func githubPushEvent(name string) func(http.Header, []byte) (*Push, error) {
+	return func(h http.Header, body []byte) (*Push, error) {
+		if h.Get(name) != "push" {
+			return nil, errIgnored
+		}
+		var p githubPush
+		if err := decode(body, &p); err != nil {
+			return nil, err
+		}
+		return p.push()
 	}
-	var p githubPush
-	if err := decode(body, &p); err != nil {
-		return nil, err
-	}
-	return p.push()
-}
-
-func giteaEvent(h http.Header, body []byte) (*Push, error) {
-	if h.Get("X-Gitea-Event") != "push" {
-		return nil, errIgnored
-	}
-	var p githubPush
-	if err := decode(body, &p); err != nil {
-		return nil, err
-	}
-	return p.push()
 }
 
 func gitlabEvent(h http.Header, body []byte) (*Push, error) {

@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/google/go-jsonnet"
@@ -101,13 +102,8 @@ func manifestsOf(v any) ([]map[string]any, error) {
 		if _, ok := t["kind"]; ok {
 			return []map[string]any{t}, nil
 		}
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		var out []map[string]any
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			objs, err := manifestsOf(t[k])
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)

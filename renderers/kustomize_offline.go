@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/hasher"
@@ -121,7 +122,7 @@ func scanKustomization(name string, data []byte, pluginDirs map[string]bool) err
 	}
 	dir := path.Dir("/" + name)
 	inPluginDir := pluginDirs[dir]
-	for _, key := range sortedKeys(doc) {
+	for _, key := range slices.Sorted(maps.Keys(doc)) {
 		if inPluginDir && !pluginFolderFields[key] {
 			return fmt.Errorf("%s: %s in a folder read as generator, transformer or validator configurations (it could point one at a remote location) refused: %w", name, key, ErrRemoteRefused)
 		}
@@ -188,7 +189,7 @@ func scanPluginConfigs(name string, data []byte) error {
 func scanValue(name, at string, v any, isData func(key string) bool) error {
 	switch t := v.(type) {
 	case map[string]any:
-		for _, k := range sortedKeys(t) {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			if isData(k) {
 				continue
 			}
@@ -247,13 +248,4 @@ func isGitRepository(s string) bool {
 		return strings.ContainsAny(n[len(m):], "/:")
 	}
 	return false
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -94,6 +94,26 @@ func Run(ctx context.Context, steps []configsv1.RenderStep, in Inputs, tree file
 	return tree, nil
 }
 
+// eachFile builds a step's output file by file, in path order, as f maps
+// each file of in: to its new content, or to nothing when keep is false. It
+// stops at f's first error, or when ctx is done.
+func eachFile(ctx context.Context, in filetree.Tree, f func(name string, data []byte) (out []byte, keep bool, err error)) (filetree.Tree, error) {
+	out := filetree.Tree{}
+	for _, name := range in.Paths() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		data, keep, err := f(name, in[name])
+		if err != nil {
+			return nil, err
+		}
+		if keep {
+			out[name] = data
+		}
+	}
+	return out, nil
+}
+
 // StepTimeout bounds one render step.
 var StepTimeout = 60 * time.Second
 

@@ -49,20 +49,15 @@ func (s *Sops) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, err
 	if err != nil {
 		return nil, err
 	}
-	out := filetree.Tree{}
-	for _, name := range in.Paths() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	return eachFile(ctx, in, func(name string, data []byte) ([]byte, bool, error) {
 		keys.failures = nil
-		plain, err := decryptFile(name, in[name], keys)
+		plain, err := decryptFile(name, data, keys)
 		if err != nil {
 			// Name the file, never its content.
-			return nil, fmt.Errorf("decrypt %s: %w", name, err)
+			return nil, false, fmt.Errorf("decrypt %s: %w", name, err)
 		}
-		out[name] = plain
-	}
-	return out, nil
+		return plain, true, nil
+	})
 }
 
 func (s *Sops) keyService() (*memoryKeyService, error) {

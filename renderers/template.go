@@ -56,26 +56,16 @@ func (t *Template) Render(ctx context.Context, in filetree.Tree) (filetree.Tree,
 	if err != nil {
 		return nil, err
 	}
-	out := filetree.Tree{}
-	for _, name := range in.Paths() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		data := in[name]
+	return eachFile(ctx, in, func(name string, data []byte) ([]byte, bool, error) {
 		switch {
 		case t.isValuesFile(name):
-			continue
+			return nil, false, nil
 		case t.excluded(name) || !isText(data):
-			out[name] = data
-			continue
+			return data, true, nil
 		}
 		rendered, err := t.renderFile(ctx, name, data, values)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = rendered
-	}
-	return out, nil
+		return rendered, err == nil, err
+	})
 }
 
 func (t *Template) isValuesFile(name string) bool {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -87,21 +86,9 @@ func (s *Server) diffRevisions(ctx context.Context, cs *configsv1.ConfigSync, fr
 	if err != nil {
 		return "", 0, fmt.Errorf("render %s: %w", to, err)
 	}
-	keys := map[string]bool{}
-	for k := range before {
-		keys[k] = true
-	}
-	for k := range after {
-		keys[k] = true
-	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
 	var out strings.Builder
 	n := 0
-	for _, k := range sorted {
+	for _, k := range objdiff.UnionKeys(before, after) {
 		b, a := before[k], after[k]
 		secret := (b != nil && objdiff.IsSecret(b)) || (a != nil && objdiff.IsSecret(a))
 		bm, am := objdiff.Comparable(b), objdiff.Comparable(a)

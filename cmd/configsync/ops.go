@@ -4,44 +4,46 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/control"
 )
 
-func newHistoryCommand(kube *kubeOptions) *cobra.Command {
+// namedCommand is a command on the one ConfigSync its argument names: run
+// gets a client and the ConfigSync's key in kube's namespace.
+func namedCommand(kube *kubeOptions, use, short string, run func(cmd *cobra.Command, c client.Client, key client.ObjectKey) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "history NAME",
-		Short: "List the revisions a ConfigSync applied, newest first",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, key, err := kube.named(args[0])
 			if err != nil {
 				return err
 			}
+			return run(cmd, c, key)
+		},
+	}
+}
+
+func newHistoryCommand(kube *kubeOptions) *cobra.Command {
+	return namedCommand(kube, "history NAME", "List the revisions a ConfigSync applied, newest first",
+		func(cmd *cobra.Command, c client.Client, key client.ObjectKey) error {
 			cs := &configsv1.ConfigSync{}
 			if err := c.Get(cmd.Context(), key, cs); err != nil {
 				return err
 			}
 			return control.PrintHistory(cmd.OutOrStdout(), cs)
-		},
-	}
+		})
 }
 
 func newRollbackCommand(kube *kubeOptions) *cobra.Command {
 	var to string
 	var clear, wait bool
-	cmd := &cobra.Command{
-		Use:   "rollback NAME [--to SHA|previous] [--clear]",
-		Short: "Pin a ConfigSync to an earlier revision from its history, or release the pin",
-		Long: `rollback sets spec.rollback.toRevision: the operator re-renders and applies that
-commit and holds it, against new commits, until the pin is released with --clear.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, key, err := kube.named(args[0])
-			if err != nil {
-				return err
-			}
+	cmd := namedCommand(kube, "rollback NAME [--to SHA|previous] [--clear]",
+		"Pin a ConfigSync to an earlier revision from its history, or release the pin",
+		func(cmd *cobra.Command, c client.Client, key client.ObjectKey) error {
 			want := to
 			if clear {
 				want = ""
@@ -59,8 +61,9 @@ commit and holds it, against new commits, until the pin is released with --clear
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "rolled back to %s\n", control.Short(cs.Status.RolledBackTo))
 			return nil
-		},
-	}
+		})
+	cmd.Long = `rollback sets spec.rollback.toRevision: the operator re-renders and applies that
+commit and holds it, against new commits, until the pin is released with --clear.`
 	cmd.Flags().StringVar(&to, "to", "previous", "a commit SHA (or prefix) from the history, or previous")
 	cmd.Flags().BoolVar(&clear, "clear", false, "release the pin: follow the branch again")
 	cmd.Flags().BoolVar(&wait, "wait", true, "wait until the operator has applied it")
@@ -68,15 +71,8 @@ commit and holds it, against new commits, until the pin is released with --clear
 }
 
 func newReconcileCommand(kube *kubeOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "reconcile NAME",
-		Short: "Sync a ConfigSync now and wait for the result",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, key, err := kube.named(args[0])
-			if err != nil {
-				return err
-			}
+	return namedCommand(kube, "reconcile NAME", "Sync a ConfigSync now and wait for the result",
+		func(cmd *cobra.Command, c client.Client, key client.ObjectKey) error {
 			fmt.Fprintf(cmd.ErrOrStderr(), "► reconciling %s\n", key)
 			ready, err := control.Reconcile(cmd.Context(), c, key, kube.timeout, cmd.ErrOrStderr())
 			if err != nil {
@@ -84,6 +80,5 @@ func newReconcileCommand(kube *kubeOptions) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "✔ %s\n", ready.Message)
 			return nil
-		},
-	}
+		})
 }

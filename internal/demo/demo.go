@@ -9,9 +9,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,11 +150,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 		return err
 	}
 	key := client.ObjectKeyFromObject(cs)
-	if err := d.waitSynced(ctx, key, first); err != nil {
-		return err
-	}
-	d.outcome.Revisions = append(d.outcome.Revisions, first)
-	if err := d.showObjects(ctx, cs.Namespace); err != nil {
+	if err := d.synced(ctx, key, first); err != nil {
 		return err
 	}
 
@@ -164,11 +161,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 	if _, err := control.Reconcile(ctx, d.k8s, key, d.Timeout, d.Out); err != nil {
 		return err
 	}
-	if err := d.waitSynced(ctx, key, second); err != nil {
-		return err
-	}
-	d.outcome.Revisions = append(d.outcome.Revisions, second)
-	if err := d.showObjects(ctx, cs.Namespace); err != nil {
+	if err := d.synced(ctx, key, second); err != nil {
 		return err
 	}
 
@@ -336,6 +329,16 @@ func (d *demo) deleteConfigSync(cs *configsv1.ConfigSync) {
 	}
 }
 
+// synced waits until the ConfigSync applied commit, records the commit in
+// the outcome and shows what it applied.
+func (d *demo) synced(ctx context.Context, key client.ObjectKey, commit string) error {
+	if err := d.waitSynced(ctx, key, commit); err != nil {
+		return err
+	}
+	d.outcome.Revisions = append(d.outcome.Revisions, commit)
+	return d.showObjects(ctx, key.Namespace)
+}
+
 // waitSynced waits until the ConfigSync applied commit and is Ready.
 func (d *demo) waitSynced(ctx context.Context, key client.ObjectKey, commit string) error {
 	d.say("waiting for the operator to sync %s ...", control.Short(commit))
@@ -371,10 +374,7 @@ func (d *demo) showObjects(ctx context.Context, ns string) error {
 		return err
 	}
 	for _, cm := range cms.Items {
-		d.say("ConfigMap %s/%s:", cm.Namespace, cm.Name)
-		for _, k := range sortedKeys(cm.Data) {
-			d.say("  %s: %s", k, cm.Data[k])
-		}
+		d.sayData(cm.Data, "ConfigMap %s/%s:", cm.Namespace, cm.Name)
 		if owner, ok := cm.Data["OWNER"]; ok {
 			d.outcome.Owners = append(d.outcome.Owners, owner)
 		}
@@ -384,15 +384,11 @@ func (d *demo) showObjects(ctx context.Context, ns string) error {
 		return err
 	}
 	for _, s := range secrets.Items {
-		d.say("Secret %s/%s (decrypted by the sops step; values masked here):", s.Namespace, s.Name)
-		keys := make([]string, 0, len(s.Data))
-		for k := range s.Data {
-			keys = append(keys, k)
+		masked := make(map[string]string, len(s.Data))
+		for k, v := range s.Data {
+			masked[k] = fmt.Sprintf("*** (%d bytes)", len(v))
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			d.say("  %s: *** (%d bytes)", k, len(s.Data[k]))
-		}
+		d.sayData(masked, "Secret %s/%s (decrypted by the sops step; values masked here):", s.Namespace, s.Name)
 		if p, ok := s.Data["DB_PASSWORD"]; ok {
 			d.outcome.Password = string(p)
 		}
@@ -400,13 +396,13 @@ func (d *demo) showObjects(ctx context.Context, ns string) error {
 	return nil
 }
 
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// sayData says what format and args say, then data one key a line, in key
+// order.
+func (d *demo) sayData(data map[string]string, format string, args ...any) {
+	d.say(format, args...)
+	for _, k := range slices.Sorted(maps.Keys(data)) {
+		d.say("  %s: %s", k, data[k])
 	}
-	sort.Strings(keys)
-	return keys
 }
 
 // readTree reads every file under dir, keyed by slash path.

@@ -6,7 +6,8 @@ package objdiff
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/pmezard/go-difflib/difflib"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -85,22 +86,18 @@ func MaskSecrets(before, after map[string]any) {
 	for _, field := range []string{"data", "stringData"} {
 		b, _ := before[field].(map[string]any)
 		a, _ := after[field].(map[string]any)
-		keys := map[string]bool{}
-		for k := range b {
-			keys[k] = true
-		}
-		for k := range a {
-			keys[k] = true
-		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
-		for _, k := range sorted {
+		for _, k := range UnionKeys(b, a) {
 			maskValue(b, a, k)
 		}
 	}
+}
+
+// UnionKeys returns the keys of before and after, each once, in order: what
+// a diff of two maps walks.
+func UnionKeys[V any](before, after map[string]V) []string {
+	keys := slices.AppendSeq(slices.Collect(maps.Keys(before)), maps.Keys(after))
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // ToYAML renders m as YAML; nil is the empty text (an absent object).
