@@ -40,7 +40,7 @@ func PrintHistory(out io.Writer, cs *configsv1.ConfigSync) error {
 		if h.Duration != nil {
 			took = h.Duration.Duration.String()
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", current, Short(h.Revision), h.Result,
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", current, configsv1.ShortRevision(h.Revision), h.Result,
 			h.AppliedAt.UTC().Format(time.RFC3339), took, shortDigest(h.Digest))
 		if withCharts {
 			line += "\t" + chartList(h.Charts)
@@ -48,14 +48,6 @@ func PrintHistory(out io.Writer, cs *configsv1.ConfigSync) error {
 		fmt.Fprintln(w, line)
 	}
 	return w.Flush()
-}
-
-// Short abbreviates a commit SHA.
-func Short(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
 }
 
 func shortDigest(s string) string {
@@ -89,12 +81,8 @@ func RequestReconcile(ctx context.Context, c client.Client, key client.ObjectKey
 		return "", err
 	}
 	patch := client.MergeFrom(cs.DeepCopy())
-	if cs.Annotations == nil {
-		cs.Annotations = map[string]string{}
-	}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	cs.Annotations[configsv1.AnnotationReconcileRequestedAt] = now
-	return now, c.Patch(ctx, cs, patch)
+	at := cs.RequestReconcile(time.Now())
+	return at, c.Patch(ctx, cs, patch)
 }
 
 // WaitFor polls the ConfigSync until done says so, printing each new

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -11,7 +12,6 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
 	"github.com/configsync/configsync/prune"
-	"github.com/configsync/configsync/renderers/inputs"
 )
 
 // rollbackTarget resolves spec.rollback.toRevision against the history to a
@@ -40,7 +40,7 @@ func rollbackTarget(cs *configsv1.ConfigSync) (string, error) {
 func historyEntryFor(history []configsv1.HistoryEntry, want string) (configsv1.HistoryEntry, error) {
 	for _, h := range history {
 		switch {
-		case want == "previous" && (h.Revision != history[0].Revision || !inputs.SameCharts(h.Charts, history[0].Charts)):
+		case want == "previous" && (h.Revision != history[0].Revision || !slices.Equal(h.Charts, history[0].Charts)):
 			return h, nil
 		case want != "previous" && strings.HasPrefix(h.Revision, want):
 			return h, nil

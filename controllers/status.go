@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,7 +19,6 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
 	"github.com/configsync/configsync/desired"
-	"github.com/configsync/configsync/renderers/inputs"
 )
 
 // state is where a run, or a ConfigSync's deletion, ended up.
@@ -292,7 +292,7 @@ func requeueAfter(cs *configsv1.ConfigSync) time.Duration {
 // is already there, and trims the history to historyLimit.
 func recordHistory(cs *configsv1.ConfigSync, commit, digest string, pins []configsv1.PinnedChart, result configsv1.HistoryResult, took time.Duration) {
 	h := cs.Status.History
-	if len(h) == 0 || h[0].Revision != commit || h[0].Digest != digest || !inputs.SameCharts(h[0].Charts, pins) {
+	if len(h) == 0 || h[0].Revision != commit || h[0].Digest != digest || !slices.Equal(h[0].Charts, pins) {
 		entry := configsv1.HistoryEntry{Revision: commit, Digest: digest, AppliedAt: metav1.Now(), Result: result,
 			Duration: &metav1.Duration{Duration: took.Round(time.Millisecond)}, Charts: pins}
 		h = append([]configsv1.HistoryEntry{entry}, h...)

@@ -47,8 +47,6 @@ type Helm struct {
 	Dependencies [][]byte
 }
 
-var _ Renderer = (*Helm)(nil)
-
 // DefaultKubeVersion is the cluster version Capabilities assume when the
 // target cluster's is not known (configsync render without a cluster): the
 // one the released helm v3.22 binary assumes, set by its Makefile from its

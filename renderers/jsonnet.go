@@ -28,8 +28,6 @@ type Jsonnet struct {
 	MaxStack int
 }
 
-var _ Renderer = (*Jsonnet)(nil)
-
 // Render evaluates the entrypoint. The result may be one object, an array of
 // objects (nested arrays flatten), or an object whose values are objects or
 // arrays (a map of manifests, as kubecfg and Argo CD read it); the output

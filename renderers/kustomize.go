@@ -26,8 +26,6 @@ type Kustomize struct {
 	Step configsv1.KustomizeStep
 }
 
-var _ Renderer = (*Kustomize)(nil)
-
 // Render builds the kustomization; the output tree holds KustomizeOutput.
 func (k *Kustomize) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, error) {
 	dir := path.Clean(k.Step.Path) // "" and "." both name the tree's root

@@ -19,6 +19,9 @@ type Renderer interface {
 	Render(ctx context.Context, in filetree.Tree) (filetree.Tree, error)
 }
 
+// The step kinds, each a Renderer.
+var _ = []Renderer{(*Sops)(nil), (*Template)(nil), (*Kustomize)(nil), (*Jsonnet)(nil), (*Helm)(nil)}
+
 // Inputs are what render steps need from outside the tree, read by the
 // reconciler (or the CLI) before the pipeline runs.
 type Inputs struct {

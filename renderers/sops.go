@@ -41,8 +41,6 @@ type Sops struct {
 	AllowCloudKMS bool
 }
 
-var _ Renderer = (*Sops)(nil)
-
 // Render decrypts the tree.
 func (s *Sops) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, error) {
 	keys, err := s.keyService()

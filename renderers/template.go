@@ -48,8 +48,6 @@ type Template struct {
 	MaxOutputBytes int64
 }
 
-var _ Renderer = (*Template)(nil)
-
 // Render renders the tree.
 func (t *Template) Render(ctx context.Context, in filetree.Tree) (filetree.Tree, error) {
 	values, err := t.values(in)

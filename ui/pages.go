@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/configsync/configsync/control"
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 )
 
 // pages are the parsed templates, one set per page, each with the layout.
@@ -18,7 +18,7 @@ type pages struct {
 var pageNames = []string{"overview", "detail", "history", "confirm"}
 
 var funcs = template.FuncMap{
-	"short":     control.Short,
+	"short":     configsv1.ShortRevision,
 	"eventTime": eventTime,
 	"age":       age,
 	"stateClass": func(s string) string {

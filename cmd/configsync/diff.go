@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -82,7 +83,7 @@ func (o *renderOptions) diff(ctx context.Context, out io.Writer) (bool, error) {
 	if client.IgnoreNotFound(err) != nil {
 		return false, err
 	}
-	if err == nil && len(live.Status.Charts) > 0 && !equalPins(live.Status.Charts, o.charts) {
+	if err == nil && len(live.Status.Charts) > 0 && !slices.Equal(live.Status.Charts, o.charts) {
 		fmt.Fprintln(out, "# the cluster's last sync rendered other charts:")
 		printCharts(out, live.Status.Charts)
 	}
@@ -127,16 +128,4 @@ func diffObject(ctx context.Context, c client.Client, obj *unstructured.Unstruct
 	}
 	fmt.Fprint(out, text)
 	return true, nil
-}
-
-func equalPins(a, b []configsv1.PinnedChart) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

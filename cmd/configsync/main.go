@@ -189,13 +189,9 @@ func (o *renderOptions) render() (*configsv1.ConfigSync, filetree.Tree, error) {
 }
 
 func readConfigSync(name string) (*configsv1.ConfigSync, error) {
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
 	cs := &configsv1.ConfigSync{}
-	if err := yaml.UnmarshalStrict(data, cs); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if err := readManifest(name, cs, yaml.UnmarshalStrict); err != nil {
+		return nil, err
 	}
 	if cs.Kind != "ConfigSync" {
 		return nil, fmt.Errorf("%s: kind is %q, want ConfigSync", name, cs.Kind)
@@ -322,14 +318,22 @@ func writeTree(dir string, tree filetree.Tree) error {
 
 func cmdContext() context.Context { return context.Background() }
 
+// readManifest decodes the YAML manifest in file into obj.
+func readManifest(file string, obj any, unmarshal func([]byte, any, ...yaml.JSONOpt) error) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if err := unmarshal(data, obj); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
+}
+
 // secretData reads a Secret manifest's data and stringData.
 func secretData(name, file string) (map[string][]byte, error) {
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
 	secret := &corev1.Secret{}
-	if err := yaml.Unmarshal(raw, secret); err != nil {
+	if err := readManifest(file, secret, yaml.Unmarshal); err != nil {
 		return nil, fmt.Errorf("--chart-secret %s: %w", name, err)
 	}
 	data := map[string][]byte{}

@@ -59,7 +59,7 @@ func newRollbackCommand(kube *kubeOptions) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "released: following %s again\n", cs.Status.SourceRevision)
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "rolled back to %s\n", control.Short(cs.Status.RolledBackTo))
+			fmt.Fprintf(cmd.OutOrStdout(), "rolled back to %s\n", configsv1.ShortRevision(cs.Status.RolledBackTo))
 			return nil
 		})
 	cmd.Long = `rollback sets spec.rollback.toRevision: the operator re-renders and applies that

@@ -133,7 +133,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 	}
 	repo := testgit.Start(d).NewRepo(d, "billing.git")
 	first := repo.Commit(d, files, "billing config")
-	d.say("%s: commit %s", repo.URL, control.Short(first))
+	d.say("%s: commit %s", repo.URL, configsv1.ShortRevision(first))
 
 	d.step("Starting the operator (in this process)")
 	if err := d.startOperator(ctx, cfg, scheme); err != nil {
@@ -157,7 +157,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 	d.step("Pushing a commit: the payments team hands billing over to checkout")
 	files["values.yaml"] = strings.Replace(files["values.yaml"], "team: payments", "team: checkout", 1)
 	second := repo.Commit(d, files, "hand billing to checkout")
-	d.say("commit %s; asking for a sync now instead of waiting for the interval (what a push webhook does)", control.Short(second))
+	d.say("commit %s; asking for a sync now instead of waiting for the interval (what a push webhook does)", configsv1.ShortRevision(second))
 	if _, err := control.Reconcile(ctx, d.k8s, key, d.Timeout, d.Out); err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	d.say("rolled back to %s; it holds until spec.rollback is removed", control.Short(rolled.Status.RolledBackTo))
+	d.say("rolled back to %s; it holds until spec.rollback is removed", configsv1.ShortRevision(rolled.Status.RolledBackTo))
 	d.showStatus(rolled)
 	if err := d.showObjects(ctx, cs.Namespace); err != nil {
 		return err
@@ -341,7 +341,7 @@ func (d *demo) synced(ctx context.Context, key client.ObjectKey, commit string) 
 
 // waitSynced waits until the ConfigSync applied commit and is Ready.
 func (d *demo) waitSynced(ctx context.Context, key client.ObjectKey, commit string) error {
-	d.say("waiting for the operator to sync %s ...", control.Short(commit))
+	d.say("waiting for the operator to sync %s ...", configsv1.ShortRevision(commit))
 	var last *configsv1.ConfigSync
 	err := control.WaitFor(ctx, d.k8s, key, d.Timeout, d.Out, func(cs *configsv1.ConfigSync) (bool, error) {
 		last = cs

@@ -295,19 +295,6 @@ func (f ChartFetch) dependencies(ctx context.Context, step int32, h configsv1.He
 	return nil
 }
 
-// SameCharts says whether two lists of pinned charts are the same.
-func SameCharts(a, b []configsv1.PinnedChart) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func (f ChartFetch) hasPins(step int32) bool {
 	for _, p := range f.Pins {
 		if p.Step == step && p.Dependency != "" {
