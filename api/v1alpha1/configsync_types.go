@@ -443,22 +443,20 @@ const (
 	HelmHooksSkip  HelmHooks = "Skip"
 )
 
-// TargetType is the kind of object a target is.
+// TargetType is the kind of object a target is. A ConfigMap or Secret
+// target that matches no rendered object is built from the tree's plain
+// files. A workload target gets the config digest on its pod template, so
+// that a change of the ConfigMap and Secret targets rolls its pods.
 // +kubebuilder:validation:Enum=ConfigMap;Secret;Deployment;StatefulSet;DaemonSet;Object
 type TargetType string
 
 const (
-	// ConfigMap and Secret targets that match no rendered object are
-	// built from the tree's plain files.
-	TargetConfigMap TargetType = "ConfigMap"
-	TargetSecret    TargetType = "Secret"
-	// Workload targets get the config digest on their pod template, so a
-	// change of the ConfigMap and Secret targets rolls their pods.
-	TargetDeployment  TargetType = "Deployment"
-	TargetStatefulSet TargetType = "StatefulSet"
-	TargetDaemonSet   TargetType = "DaemonSet"
-	// TargetObject is any other kind, named by APIVersion and Kind.
-	TargetObject TargetType = "Object"
+	TargetConfigMap   TargetType = "ConfigMap"   // a v1 ConfigMap
+	TargetSecret      TargetType = "Secret"      // a v1 Secret
+	TargetDeployment  TargetType = "Deployment"  // an apps/v1 Deployment
+	TargetStatefulSet TargetType = "StatefulSet" // an apps/v1 StatefulSet
+	TargetDaemonSet   TargetType = "DaemonSet"   // an apps/v1 DaemonSet
+	TargetObject      TargetType = "Object"      // any other kind, named by apiVersion and kind
 )
 
 // Target is one object to keep in sync.

@@ -108,7 +108,12 @@ func render(dir string) ([]byte, error) {
 						if i < len(vs.Values) {
 							if lit, ok := vs.Values[i].(*ast.BasicLit); ok {
 								fmt.Fprintf(&b, "- `%s`", strings.Trim(lit.Value, `"`))
-								if doc := clean(vs.Doc.Text()); doc != "" {
+								// A value's doc comment, or its line comment.
+								doc := clean(vs.Doc.Text())
+								if doc == "" {
+									doc = clean(vs.Comment.Text())
+								}
+								if doc != "" {
 									fmt.Fprintf(&b, ": %s", strings.ReplaceAll(doc, "\n", " "))
 								}
 								b.WriteString("\n")
