@@ -1,7 +1,6 @@
 package charts
 
 import (
-	"errors"
 	"fmt"
 )
 
@@ -45,19 +44,11 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Transient says whether retrying the same request later may succeed without
-// the user changing anything: an unreachable host may come back; a missing
-// chart, a refused host or a wrong password will not.
-func (e *Error) Transient() bool { return e.Reason == ReasonChartUnreachable }
-
-// ReasonOf returns the Reason of err, or "" when err is not a charts Error.
-func ReasonOf(err error) string {
-	var ce *Error
-	if errors.As(err, &ce) {
-		return ce.Reason
-	}
-	return ""
-}
+// ConditionReason and Transient make an Error a failure.Error. Only an
+// unreachable host may come back; a missing chart, a refused host or a
+// wrong password will not.
+func (e *Error) ConditionReason() string { return e.Reason }
+func (e *Error) Transient() bool         { return e.Reason == ReasonChartUnreachable }
 
 func fail(reason, chart string, format string, args ...any) error {
 	return &Error{Reason: reason, Chart: chart, Err: fmt.Errorf(format, args...)}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/configsync/configsync/internal/failure"
 )
 
 // A tenant naming many repositories (or many spellings of one) with large
@@ -32,7 +34,7 @@ func TestKeptIndexesAreBounded(t *testing.T) {
 func TestRepoURLQueriesAreRefused(t *testing.T) {
 	f := New(Options{})
 	for _, u := range []string{"https://charts.example.com/?n=1", "https://charts.example.com/#x", "https://charts.example.com/?"} {
-		if _, err := f.admit(u, "app"); ReasonOf(err) != ReasonChartInvalid {
+		if _, err := f.admit(u, "app"); failure.ReasonOf(err) != ReasonChartInvalid {
 			t.Errorf("%s: %v, want %s", u, err, ReasonChartInvalid)
 		}
 	}

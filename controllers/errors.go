@@ -4,22 +4,23 @@ import (
 	"errors"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
-	"github.com/configsync/configsync/charts"
+	"github.com/configsync/configsync/internal/failure"
 	"github.com/configsync/configsync/renderers/inputs"
-	"github.com/configsync/configsync/source"
 )
 
 // stageError carries the condition reason of a failed stage and whether a
-// retry may succeed without the user changing anything. Every error a
-// stage returns is one; reasonOf is where they are read.
+// retry may succeed without the user changing anything (a failure.Error).
+// Every error a stage returns is one; reasonOf is where they are read.
 type stageError struct {
 	reason    string
 	transient bool
 	err       error
 }
 
-func (e *stageError) Error() string { return e.err.Error() }
-func (e *stageError) Unwrap() error { return e.err }
+func (e *stageError) Error() string           { return e.err.Error() }
+func (e *stageError) Unwrap() error           { return e.err }
+func (e *stageError) ConditionReason() string { return e.reason }
+func (e *stageError) Transient() bool         { return e.transient }
 
 func transientErr(reason string, err error) error {
 	return &stageError{reason: reason, transient: true, err: err}
@@ -30,28 +31,32 @@ func configErr(reason string, err error) error { return &stageError{reason: reas
 // transient. An error no stage classified is a bug of this operator: it is
 // reported as ReconciliationFailed and retried.
 func reasonOf(err error) (string, bool) {
-	var se *stageError
-	if errors.As(err, &se) {
-		return se.reason, se.transient
+	var f failure.Error
+	if errors.As(err, &f) {
+		return f.ConditionReason(), f.Transient()
 	}
 	return configsv1.ReasonReconciliationFailed, true
 }
 
-// classified says whether err already carries its reason (an AccessDenied
-// from readInput, say), which a stage passes on unchanged.
+// classified says whether err already carries the reason a stage reports
+// it under (an AccessDenied from readInput, say), which passes on unchanged.
 func classified(err error) bool {
 	var se *stageError
 	return errors.As(err, &se)
 }
 
-// sourceErr maps a source error to its condition reason and retry policy.
-func sourceErr(err error) error {
-	var se *source.Error
-	if errors.As(err, &se) {
-		return &stageError{reason: string(se.Reason), transient: se.Transient(), err: err}
+// classify gives err the reason its own package gave it (the source's, the
+// chart fetcher's), or fallback as a transient failure.
+func classify(err error, fallback string) error {
+	var f failure.Error
+	if errors.As(err, &f) {
+		return &stageError{reason: f.ConditionReason(), transient: f.Transient(), err: err}
 	}
-	return transientErr(configsv1.ReasonFetchFailed, err)
+	return transientErr(fallback, err)
 }
+
+// sourceErr maps a source error to its condition reason and retry policy.
+func sourceErr(err error) error { return classify(err, configsv1.ReasonFetchFailed) }
 
 // chartErr maps a chart failure to its condition reason and retry policy:
 // an unreachable host, or a Secret not there yet, is retried with backoff;
@@ -64,11 +69,7 @@ func chartErr(err error) error {
 	if errors.As(err, &re) {
 		return transientErr(re.Reason, err)
 	}
-	var ce *charts.Error
-	if errors.As(err, &ce) {
-		return &stageError{reason: ce.Reason, transient: ce.Transient(), err: err}
-	}
-	return transientErr(configsv1.ReasonRenderFailed, err)
+	return classify(err, configsv1.ReasonRenderFailed)
 }
 
 // eventReason groups condition reasons into the few Event reasons users

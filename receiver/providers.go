@@ -172,71 +172,80 @@ func gitlabEvent(h http.Header, body []byte) (*Push, error) {
 func bitbucketEvent(h http.Header, body []byte) (*Push, error) {
 	switch h.Get("X-Event-Key") {
 	case "repo:push":
-		var p struct {
-			Push struct {
-				Changes []struct {
-					New *struct {
-						Type string `json:"type"`
-						Name string `json:"name"`
-					} `json:"new"`
-				} `json:"changes"`
-			} `json:"push"`
-			Repository struct {
-				FullName string `json:"full_name"`
-				Links    struct {
-					HTML struct {
-						Href string `json:"href"`
-					} `json:"html"`
-				} `json:"links"`
-			} `json:"repository"`
-		}
-		if err := decode(body, &p); err != nil {
-			return nil, err
-		}
-		var branches []string
-		for _, c := range p.Push.Changes {
-			if c.New != nil && c.New.Type == "branch" && c.New.Name != "" {
-				branches = append(branches, c.New.Name)
-			}
-		}
-		urls := nonEmpty(p.Repository.Links.HTML.Href)
-		if p.Repository.FullName != "" {
-			urls = append(urls, "https://bitbucket.org/"+p.Repository.FullName, "git@bitbucket.org:"+p.Repository.FullName+".git")
-		}
-		if len(urls) == 0 {
-			return nil, errMalformed{errors.New("push without repository")}
-		}
-		return &Push{RepoURLs: urls, Branches: branches}, nil
+		return bitbucketCloudPush(body)
 	case "repo:refs_changed":
-		var p struct {
-			Changes []struct {
-				RefID string `json:"refId"`
-			} `json:"changes"`
-			Repository struct {
-				Links struct {
-					Clone []struct {
-						Href string `json:"href"`
-					} `json:"clone"`
-				} `json:"links"`
-			} `json:"repository"`
-		}
-		if err := decode(body, &p); err != nil {
-			return nil, err
-		}
-		var urls, branches []string
-		for _, c := range p.Repository.Links.Clone {
-			urls = append(urls, c.Href)
-		}
-		for _, c := range p.Changes {
-			branches = append(branches, branchOf(c.RefID)...)
-		}
-		urls = nonEmpty(urls...)
-		if len(urls) == 0 {
-			return nil, errMalformed{errors.New("push without repository clone links")}
-		}
-		return &Push{RepoURLs: urls, Branches: branches}, nil
+		return bitbucketDataCenterPush(body)
 	}
 	return nil, errIgnored
+}
+
+// bitbucketLink is a link of a Bitbucket repository payload.
+type bitbucketLink struct {
+	Href string `json:"href"`
+}
+
+func bitbucketCloudPush(body []byte) (*Push, error) {
+	var p struct {
+		Push struct {
+			Changes []struct {
+				New *struct {
+					Type string `json:"type"`
+					Name string `json:"name"`
+				} `json:"new"`
+			} `json:"changes"`
+		} `json:"push"`
+		Repository struct {
+			FullName string `json:"full_name"`
+			Links    struct {
+				HTML bitbucketLink `json:"html"`
+			} `json:"links"`
+		} `json:"repository"`
+	}
+	if err := decode(body, &p); err != nil {
+		return nil, err
+	}
+	var branches []string
+	for _, c := range p.Push.Changes {
+		if c.New != nil && c.New.Type == "branch" && c.New.Name != "" {
+			branches = append(branches, c.New.Name)
+		}
+	}
+	urls := nonEmpty(p.Repository.Links.HTML.Href)
+	if p.Repository.FullName != "" {
+		urls = append(urls, "https://bitbucket.org/"+p.Repository.FullName, "git@bitbucket.org:"+p.Repository.FullName+".git")
+	}
+	if len(urls) == 0 {
+		return nil, errMalformed{errors.New("push without repository")}
+	}
+	return &Push{RepoURLs: urls, Branches: branches}, nil
+}
+
+func bitbucketDataCenterPush(body []byte) (*Push, error) {
+	var p struct {
+		Changes []struct {
+			RefID string `json:"refId"`
+		} `json:"changes"`
+		Repository struct {
+			Links struct {
+				Clone []bitbucketLink `json:"clone"`
+			} `json:"links"`
+		} `json:"repository"`
+	}
+	if err := decode(body, &p); err != nil {
+		return nil, err
+	}
+	var urls, branches []string
+	for _, c := range p.Repository.Links.Clone {
+		urls = append(urls, c.Href)
+	}
+	for _, c := range p.Changes {
+		branches = append(branches, branchOf(c.RefID)...)
+	}
+	urls = nonEmpty(urls...)
+	if len(urls) == 0 {
+		return nil, errMalformed{errors.New("push without repository clone links")}
+	}
+	return &Push{RepoURLs: urls, Branches: branches}, nil
 }
 
 // genericEvent reads {"repoURL": "...", "branch": "..."}; an empty branch

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/configsync/configsync/internal/failure"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/source"
 )
@@ -80,7 +81,7 @@ func TestHTTPAuth(t *testing.T) {
 				}
 				return
 			}
-			if got := source.ReasonOf(err); got != source.ReasonAuthenticationFailed {
+			if got := failure.ReasonOf(err); got != source.ReasonAuthenticationFailed {
 				t.Fatalf("reason %q (%v), want AuthenticationFailed", got, err)
 			}
 			t.Logf("error: %v", err)
@@ -153,7 +154,7 @@ func TestSSHAuth(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			art, err := fetcher.Fetch(context.Background(), source.Request{URL: repoURL, Auth: tt.auth})
 			if !tt.ok {
-				if got := source.ReasonOf(err); got != source.ReasonAuthenticationFailed {
+				if got := failure.ReasonOf(err); got != source.ReasonAuthenticationFailed {
 					t.Fatalf("reason %q (%v), want AuthenticationFailed", got, err)
 				}
 				t.Logf("error: %v", err)
@@ -258,7 +259,7 @@ func TestCredentialsNeverGoOverPlainHTTP(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := (&source.GitFetcher{}).Fetch(context.Background(), req)
-			if got := source.ReasonOf(err); got != source.ReasonAuthenticationFailed {
+			if got := failure.ReasonOf(err); got != source.ReasonAuthenticationFailed {
 				t.Fatalf("reason %q (%v), want AuthenticationFailed", got, err)
 			}
 			if !strings.Contains(err.Error(), "unencrypted") {
@@ -276,7 +277,7 @@ func TestCredentialsNeverGoOverPlainHTTP(t *testing.T) {
 	}
 	// Allowed by the admin, the credentials go out (and the server refuses them).
 	_, err = (&source.GitFetcher{AllowPlainHTTPCredentials: true}).Fetch(context.Background(), source.Request{URL: repoURL, Auth: bearer})
-	if got := source.ReasonOf(err); got != source.ReasonAuthenticationFailed || requests.Load() == 0 {
+	if got := failure.ReasonOf(err); got != source.ReasonAuthenticationFailed || requests.Load() == 0 {
 		t.Fatalf("allowed: reason %q (%v), %d requests", got, err, requests.Load())
 	}
 	// Without credentials, plain HTTP is as before.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/configsync/configsync/internal/failure"
 	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/source"
@@ -205,7 +206,7 @@ func TestLoadRefusesPathsThatLeaveTheRepository(t *testing.T) {
 
 	tests := []struct {
 		path string
-		want source.Reason
+		want string
 	}{
 		{"config", source.ReasonInvalidPath},             // holds symlinks out of the repository
 		{"config/escape.yaml", source.ReasonInvalidPath}, // an absolute symlink
@@ -219,7 +220,7 @@ func TestLoadRefusesPathsThatLeaveTheRepository(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			tree, err := art.Load(tt.path, filetree.DefaultLimits)
-			if got := source.ReasonOf(err); got != tt.want {
+			if got := failure.ReasonOf(err); got != tt.want {
 				t.Fatalf("reason %q (%v), want %q", got, err, tt.want)
 			}
 			if tt.want == "" && len(tree) != 1 {
@@ -242,7 +243,7 @@ func TestFetchStopsAtTheSizeLimit(t *testing.T) {
 	repo.Commit(t, map[string]string{"big.txt": string(big)}, "big")
 	fetcher := &source.GitFetcher{MaxBytes: 32 << 10}
 	_, err := fetcher.Fetch(context.Background(), source.Request{URL: repo.URL})
-	if got := source.ReasonOf(err); got != source.ReasonSourceTooLarge {
+	if got := failure.ReasonOf(err); got != source.ReasonSourceTooLarge {
 		t.Fatalf("reason %q (%v), want SourceTooLarge", got, err)
 	}
 	fetcher.MaxBytes = 1 << 20

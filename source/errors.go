@@ -1,29 +1,26 @@
 package source
 
 import (
-	"errors"
 	"fmt"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 )
 
-// Reason classifies a fetch failure so the reconciler can pick a condition
-// reason and a retry policy without matching strings.
-type Reason string
-
-// They are the ConfigSync's condition reasons, named once in the API.
+// The reasons of a fetch failure (failure.ReasonOf reads them), which the
+// reconciler reports and picks a retry policy by: the ConfigSync's
+// condition reasons, named once in the API.
 const (
-	ReasonAuthenticationFailed Reason = configsv1.ReasonAuthenticationFailed
-	ReasonSourceUnreachable    Reason = configsv1.ReasonSourceUnreachable
-	ReasonRevisionNotFound     Reason = configsv1.ReasonRevisionNotFound
-	ReasonPathNotFound         Reason = configsv1.ReasonPathNotFound
-	ReasonInvalidPath          Reason = configsv1.ReasonInvalidPath
-	ReasonSourceTooLarge       Reason = configsv1.ReasonSourceTooLarge
+	ReasonAuthenticationFailed = configsv1.ReasonAuthenticationFailed
+	ReasonSourceUnreachable    = configsv1.ReasonSourceUnreachable
+	ReasonRevisionNotFound     = configsv1.ReasonRevisionNotFound
+	ReasonPathNotFound         = configsv1.ReasonPathNotFound
+	ReasonInvalidPath          = configsv1.ReasonInvalidPath
+	ReasonSourceTooLarge       = configsv1.ReasonSourceTooLarge
 )
 
-// Error is a fetch failure with its Reason.
+// Error is a fetch failure with its reason, one of the above.
 type Error struct {
-	Reason Reason
+	Reason string
 	Err    error
 }
 
@@ -33,19 +30,11 @@ type Error struct {
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-// Transient says whether retrying the same request may succeed without the
-// user changing anything.
-func (e *Error) Transient() bool { return e.Reason == ReasonSourceUnreachable }
+// ConditionReason and Transient make an Error a failure.Error: only an
+// unreachable server may answer a retry differently.
+func (e *Error) ConditionReason() string { return e.Reason }
+func (e *Error) Transient() bool         { return e.Reason == ReasonSourceUnreachable }
 
-// ReasonOf returns the Reason of err, or "" when err is not a source Error.
-func ReasonOf(err error) Reason {
-	var se *Error
-	if errors.As(err, &se) {
-		return se.Reason
-	}
-	return ""
-}
-
-func fail(reason Reason, format string, args ...any) error {
+func fail(reason string, format string, args ...any) error {
 	return &Error{Reason: reason, Err: fmt.Errorf(format, args...)}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 	"golang.org/x/crypto/ssh/knownhosts"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/configsync/configsync/internal/failure"
 )
 
 // Request says what to fetch.
@@ -90,7 +92,7 @@ func (f *GitFetcher) Fetch(ctx context.Context, req Request) (art *Artifact, err
 	defer func() {
 		result := "Success"
 		if err != nil {
-			result = string(ReasonOf(err))
+			result = failure.ReasonOf(err)
 		}
 		FetchDuration.WithLabelValues(host, result).Observe(time.Since(start).Seconds())
 	}()
@@ -336,7 +338,7 @@ func commitOf(repo *git.Repository, want string) (*object.Commit, error) {
 
 func classify(c conn, err error) error {
 	safe := RedactURL(c.url)
-	var reason Reason
+	var reason string
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),
 		errors.Is(err, transport.ErrInvalidAuthMethod), isSSHAuthError(err):

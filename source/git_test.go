@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/configsync/configsync/internal/failure"
 	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/source"
@@ -92,7 +93,7 @@ func TestGitFetcherResolvesRevisionsAsGitDoes(t *testing.T) {
 			req := tt.req
 			req.URL = repo.URL
 			_, err := fetcher.Fetch(context.Background(), req)
-			if got := source.ReasonOf(err); got != source.ReasonRevisionNotFound || !strings.Contains(err.Error(), tt.want) {
+			if got := failure.ReasonOf(err); got != source.ReasonRevisionNotFound || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %q (%v), want RevisionNotFound saying %q", got, err, tt.want)
 			}
 		})
@@ -150,7 +151,7 @@ func TestGitFetcherClassifiesFailures(t *testing.T) {
 	tests := []struct {
 		name string
 		req  source.Request
-		want source.Reason
+		want string
 	}{
 		{"missing branch", source.Request{URL: repo.URL, Branch: "nope"}, source.ReasonRevisionNotFound},
 		{"missing tag or SHA", source.Request{URL: repo.URL, Revision: "no-such-tag"}, source.ReasonRevisionNotFound},
@@ -163,7 +164,7 @@ func TestGitFetcherClassifiesFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := fetcher.Fetch(context.Background(), tt.req)
-			if got := source.ReasonOf(err); got != tt.want {
+			if got := failure.ReasonOf(err); got != tt.want {
 				t.Fatalf("reason %q (%v), want %q", got, err, tt.want)
 			}
 		})

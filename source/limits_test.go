@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/configsync/configsync/internal/failure"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/source"
 )
@@ -65,7 +66,7 @@ func TestSnapshotEntriesAreBounded(t *testing.T) {
 	repo.Commit(t, files, "many empty files")
 	defer source.SetMaxSnapshotEntries(20)()
 	_, err := (&source.GitFetcher{}).Fetch(context.Background(), source.Request{URL: repo.URL})
-	if got := source.ReasonOf(err); got != source.ReasonSourceTooLarge {
+	if got := failure.ReasonOf(err); got != source.ReasonSourceTooLarge {
 		t.Fatalf("reason %q (%v), want SourceTooLarge", got, err)
 	}
 }

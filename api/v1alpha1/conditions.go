@@ -17,7 +17,7 @@ const (
 	ReasonProgressing = "Progressing"
 	ReasonSuspended   = "Suspended"
 	ReasonFetchFailed = "FetchFailed"
-	// The source's reasons (source.Reason takes its values from here).
+	// The source's reasons (the source package takes its values from here).
 	ReasonAuthenticationFailed = "AuthenticationFailed"
 	ReasonSourceUnreachable    = "SourceUnreachable"
 	ReasonRevisionNotFound     = "RevisionNotFound"

@@ -21,6 +21,7 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/desired"
+	"github.com/configsync/configsync/internal/failure"
 	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/renderers"
 	"github.com/configsync/configsync/renderers/inputs"
@@ -173,7 +174,7 @@ func (o *renderOptions) render() (*configsv1.ConfigSync, filetree.Tree, error) {
 		Fetcher: charts.New(charts.Options{AllowPlainHTTP: o.helmPlainHTTP}),
 		Source:  art, Path: cs.Spec.Source.Git.Path, Reader: chartSecrets{objs}, Refresh: true,
 	})
-	if reason := charts.ReasonOf(err); reason != "" {
+	if reason := failure.ReasonOf(err); reason != "" {
 		return nil, nil, fmt.Errorf("%s: %w", reason, err) // the reason the operator would report
 	}
 	if err != nil {

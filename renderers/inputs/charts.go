@@ -18,6 +18,7 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/charts"
+	"github.com/configsync/configsync/internal/failure"
 	"github.com/configsync/configsync/internal/filetree"
 	"github.com/configsync/configsync/renderers"
 	"github.com/configsync/configsync/source"
@@ -351,7 +352,7 @@ func sortPins(pins []configsv1.PinnedChart) {
 // readFile reads one file of the source; found is false when it is absent.
 func (f ChartFetch) readFile(p string) ([]byte, bool, error) {
 	tree, err := f.Source.Load(p, filetree.DefaultLimits)
-	if source.ReasonOf(err) == source.ReasonPathNotFound {
+	if failure.ReasonOf(err) == source.ReasonPathNotFound {
 		return nil, false, nil
 	}
 	if err != nil {
@@ -371,7 +372,7 @@ var archiveName = regexp.MustCompile(`^(.+)-v?[0-9]+\.[0-9]+\.[0-9]+.*\.tgz$`)
 // or <name>-<version>.tgz.
 func (f ChartFetch) vendored(dir string) (func(name string) bool, error) {
 	tree, err := f.Source.Load(path.Join(dir, "charts"), filetree.DefaultLimits)
-	if source.ReasonOf(err) == source.ReasonPathNotFound {
+	if failure.ReasonOf(err) == source.ReasonPathNotFound {
 		return func(string) bool { return false }, nil
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/charts/chartstest"
+	"github.com/configsync/configsync/internal/failure"
 	"github.com/configsync/configsync/renderers"
 	"github.com/configsync/configsync/source"
 )
@@ -52,7 +53,7 @@ func TestFetchCharts(t *testing.T) {
 		remote := helmSpec(configsv1.HelmStep{RepoURL: repo.URL(), Chart: "db"})
 		for name, f := range map[string]*charts.Fetcher{"no fetcher": nil, "--helm-remote-charts=false": charts.New(charts.Options{Disabled: true, AllowPlainHTTP: true})} {
 			_, err := FetchCharts(ctx, remote, &renderers.Inputs{}, ChartFetch{Fetcher: f})
-			if charts.ReasonOf(err) != charts.ReasonRemoteChartsDisabled {
+			if failure.ReasonOf(err) != charts.ReasonRemoteChartsDisabled {
 				t.Errorf("%s: got %v, want %s", name, err, charts.ReasonRemoteChartsDisabled)
 			}
 		}
