@@ -120,9 +120,11 @@ func (r *ConfigSyncReconciler) rollBack(ctx context.Context, failed *syncRun) *s
 	ctrl.LoggerFrom(ctx).Error(failed.err, "revision failed; rolling back (rollback.onFailure)", "revision", failedRev, "to", good)
 	keepWritten(failed)
 
-	run := &syncRun{cs: cs, trigger: failed.trigger, before: failed.before, started: failed.started,
-		showProgress: failed.showProgress,
-		pin:          good, rolledBackFrom: failed.artifact.Commit, cause: failed.err}
+	// The rollback fetches a pinned commit with the charts its history
+	// entry pinned: no listing or index needs to be newer than usual,
+	// whatever triggered the failed run.
+	run := &syncRun{cs: cs, trigger: triggerResync, before: failed.before, started: failed.started,
+		showProgress: failed.showProgress, pin: good, rolledBackFrom: failed.artifact.Commit, cause: failed.err}
 	failed.release()
 	if err := r.progress(ctx, run, fmt.Sprintf("revision %s failed (%s); rolling back to %s", failedRev, reason, configsv1.ShortRevision(good))); err != nil {
 		run.err = err
