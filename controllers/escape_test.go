@@ -247,15 +247,3 @@ func runEscape(t *testing.T, server *testgit.Server, att *lure, e tenantEscape) 
 	g.Expect(reached).To(BeZero(), "requests that reached the attacker")
 	g.Expect(ready.Message).NotTo(ContainSubstring(metadataCredential))
 }
-
-// recordEscape is one row of the "tenant escape" table of
-// docs/reliability.md: worked when anything reached the attacker or was
-// applied from it, or the test failed.
-func recordEscape(t *testing.T, name, want, got string, reached int64, applied int) {
-	pass := reached == 0 && applied == 0 && !t.Failed()
-	outcome := got
-	if reached > 0 {
-		outcome = sprintf("%s; %d request(s) reached the attacker", got, reached)
-	}
-	record(finding{Suite: "tenant escape", Case: name, Want: want, Got: outcome, Applied: applied, Pass: pass})
-}

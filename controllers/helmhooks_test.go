@@ -225,7 +225,7 @@ func TestChangedOrFailedHookJobRunsAgain(t *testing.T) {
 	g.Eventually(func(g Gomega) { g.Expect(exists(g, job, ns, "migrate")).To(BeTrue()) }, timeout).Should(Succeed())
 	completeJob(t, ns, "migrate")
 	g.Eventually(func(g Gomega) {
-		g.Expect(getConfigMap(g, ns, "app").Data["color"]).To(Equal("blue"))
+		g.Expect(configMapData(g, ns, "app")["color"]).To(Equal("blue"))
 		g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout).Should(Succeed())
 	first := job.UID
@@ -246,7 +246,7 @@ func TestChangedOrFailedHookJobRunsAgain(t *testing.T) {
 		g.Expect(ready.Reason).To(Equal(configsv1.ReasonApplyFailed))
 		g.Expect(ready.Message).To(ContainSubstring("hook failed"))
 	}, timeout).Should(Succeed())
-	g.Expect(getConfigMap(g, ns, "app").Data["color"]).To(Equal("blue"), "nothing after a failed hook is applied")
+	g.Expect(configMapData(g, ns, "app")["color"]).To(Equal("blue"), "nothing after a failed hook is applied")
 
 	// The next sync runs it again.
 	requestReconcile(t, ns, "app")
@@ -256,7 +256,7 @@ func TestChangedOrFailedHookJobRunsAgain(t *testing.T) {
 	}, timeout).Should(Succeed())
 	completeJob(t, ns, "migrate")
 	g.Eventually(func(g Gomega) {
-		g.Expect(getConfigMap(g, ns, "app").Data["color"]).To(Equal("green"))
+		g.Expect(configMapData(g, ns, "app")["color"]).To(Equal("green"))
 		g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout).Should(Succeed())
 }

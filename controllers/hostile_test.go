@@ -13,8 +13,6 @@ import (
 	. "github.com/onsi/gomega"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
@@ -44,10 +42,6 @@ type hostileRepo struct {
 	// mutate changes a fixture's files; noKeys leaves out its SOPS keys.
 	mutate func(files map[string]string)
 	noKeys bool
-}
-
-func manifest(kind, name, body string) string {
-	return "apiVersion: v1\nkind: " + kind + "\nmetadata:\n  name: " + name + "\n" + body
 }
 
 func billionLaughs() string {
@@ -224,23 +218,6 @@ func loadFixture(t *testing.T, h *hostileRepo) {
 	}
 }
 
-// appliedBy lists the objects of the usual kinds, in any namespace, that
-// carry the ConfigSync's ownership labels.
-func appliedBy(g Gomega, ns, name string) []string {
-	var out []string
-	sel := client.MatchingLabels{configsv1.LabelNamespace: ns, configsv1.LabelName: name}
-	for _, kind := range []string{"ConfigMapList", "SecretList", "ServiceList"} {
-		list := &unstructured.UnstructuredList{}
-		list.SetAPIVersion("v1")
-		list.SetKind(kind)
-		g.Expect(k8s.List(context.Background(), list, sel)).To(Succeed())
-		for _, o := range list.Items {
-			out = append(out, o.GetName())
-		}
-	}
-	return out
-}
-
 // Each hostile source, synced by a ConfigSync of its own, gives a clear
 // condition reason and message and applies nothing (or only what it may);
 // afterwards the manager still syncs and its heap stays bounded.
@@ -331,16 +308,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func quote(s string) string {
-	if s == "" {
-		return "any message"
-	}
-	if len(s) > 60 {
-		s = s[:60] + "..."
-	}
-	return "`" + strings.ReplaceAll(s, "|", "\\|") + "`"
 }
 
 // Hostile requests: ConfigSyncs the API refuses at admission (the CRD's

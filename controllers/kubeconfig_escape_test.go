@@ -22,7 +22,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -341,20 +340,6 @@ func TestInlineKubeconfigAppliesAsItsOwnIdentity(t *testing.T) {
 		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%s must not be applied", key)
 	}
 	assertNoLeak(g, a, "own", token)
-}
-
-// serviceAccountToken is a token of ServiceAccount sa of ns (TokenRequest),
-// registered for the no-leak test.
-func serviceAccountToken(t *testing.T, ns, sa string) string {
-	t.Helper()
-	expiry := int64(3600)
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}
-	obj := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}}
-	if err := k8s.SubResource("token").Create(context.Background(), obj, tr); err != nil || tr.Status.Token == "" {
-		t.Fatalf("token of %s/%s: %v", ns, sa, err)
-	}
-	registerSecret(tr.Status.Token)
-	return tr.Status.Token
 }
 
 // Given an operator shard whose admin set --kubeconfig-allow-exec and

@@ -27,9 +27,6 @@ import (
 	"github.com/configsync/configsync/internal/testgit"
 )
 
-// testMaxChartBytes is the suite's chart size limit (see runSuite).
-const testMaxChartBytes = 1 << 20
-
 // helmSync is a ConfigSync of one helm step over a Git repository that
 // holds only a values file (replicas: 3).
 func helmSync(t *testing.T, ns, name string, step configsv1.HelmStep) *configsv1.ConfigSync {

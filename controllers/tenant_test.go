@@ -39,30 +39,6 @@ func withValuesFrom(cs *configsv1.ConfigSync, kind, name string) *configsv1.Conf
 	return cs
 }
 
-// deniedRead waits until ConfigSync name of ns is Ready=False and Stalled
-// with reason AccessDenied, its message naming field, the Secret and the
-// ServiceAccount it read as, and records the escape; reached counts what
-// reached a server the Secret would have opened.
-func deniedRead(t *testing.T, escape, ns, name, field, secret, sa string, reached func() int64) {
-	t.Helper()
-	g := NewWithT(t)
-	g.Eventually(func(g Gomega) {
-		cs := getConfigSync(g, ns, name)
-		ready := condition(cs, configsv1.ConditionReady)
-		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied))
-		g.Expect(ready.Message).To(And(ContainSubstring(field), ContainSubstring("Secret "+ns+"/"+secret),
-			ContainSubstring("forbidden to system:serviceaccount:"+ns+":"+sa)))
-		g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(configsv1.ReasonAccessDenied))
-	}, timeout).Should(Succeed(), name)
-	cs := getConfigSync(g, ns, name)
-	g.Expect(cs.Status.Inventory).To(BeEmpty(), name)
-	g.Expect(cs.Status.AppliedTargets).To(BeZero(), name)
-	t.Logf("%s: %s", name, condition(cs, configsv1.ConditionReady).Message)
-	recordEscape(t, escape, configsv1.ReasonAccessDenied+": "+quote("forbidden to system:serviceaccount:<ns>:"+sa),
-		condition(cs, configsv1.ConditionReady).Reason, reached(), len(appliedBy(g, ns, name)))
-}
-
 // Given a team whose ServiceAccount "deployer" may manage ConfigMaps in its
 // namespace and nothing else, and Secrets in that namespace it may not read
 // (database credentials, a SOPS key, Git credentials, a kubeconfig), a

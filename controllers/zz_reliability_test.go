@@ -8,7 +8,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -22,42 +21,6 @@ import (
 )
 
 var updateReliability = flag.Bool("update-reliability", false, "rewrite docs/reliability.md from the fault and hostile-input suites")
-
-// finding is one row of docs/reliability.md: a case, what it must give, what
-// it gave, and what it applied or lost.
-type finding struct {
-	Suite, Case, Want, Got string
-	Applied, Lost          int
-	Pass                   bool
-}
-
-var findings struct {
-	sync.Mutex
-	rows []finding
-}
-
-func record(f finding) {
-	findings.Lock()
-	defer findings.Unlock()
-	findings.rows = append(findings.rows, f)
-}
-
-var secrets struct {
-	sync.Mutex
-	values []string
-}
-
-// registerSecret names values the no-leak test must find nowhere.
-func registerSecret(values ...string) {
-	secrets.Lock()
-	defer secrets.Unlock()
-	secrets.values = append(secrets.values, values...)
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
-}
 
 // TestZZNoSecretLeaks runs after the suite synced with HTTPS passwords,
 // bearer tokens, SSH keys and SOPS-encrypted values (it syncs some itself
