@@ -125,6 +125,11 @@ func runSuite(m *testing.M) int {
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	code := m.Run()
+	// After the tests -run selected, however they were ordered.
+	if err := writeReliabilityReport(); err != nil {
+		fmt.Fprintln(os.Stderr, "reliability report:", err)
+		code = 1
+	}
 	cancel()
 	if err := <-done; err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
