@@ -114,21 +114,10 @@ func TestApplyIntoAnotherClusterAndCleanUpThere(t *testing.T) {
 
 func startRemoteCluster(t *testing.T) (*envtest.Environment, client.Client) {
 	t.Helper()
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.CRDDirectoryPaths = nil // the remote cluster runs no operator
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start the second control plane: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	c, err := client.New(cfg, client.Options{Scheme: testScheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env, c
+	remote := testenv.Start(t, func(env *envtest.Environment) {
+		env.CRDDirectoryPaths = nil // the remote cluster runs no operator
+	})
+	return remote.Env, remote.Client
 }
 
 func remoteKubeconfig(t *testing.T, env *envtest.Environment) []byte {

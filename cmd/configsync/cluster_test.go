@@ -21,16 +21,8 @@ import (
 // a kubeconfig file for it and an admin client.
 func startCluster(t *testing.T) (string, client.Client) {
 	t.Helper()
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start control plane: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	cluster := testenv.Start(t)
+	user, err := cluster.Env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,11 +34,7 @@ func startCluster(t *testing.T) (string, client.Client) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, c
+	return path, cluster.Client
 }
 
 func exitStatus(err error) int {
