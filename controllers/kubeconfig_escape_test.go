@@ -38,7 +38,6 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testgit"
-	"github.com/configsync/configsync/source"
 )
 
 // attacker is a loopback TLS listener standing in for a server a tenant
@@ -355,18 +354,8 @@ func TestAdminAllowsExecAndInsecureKubeconfigs(t *testing.T) {
 	grantConfigMaps(t, ns, "plugin-deployer")
 	token := serviceAccountToken(t, ns, "plugin-deployer")
 
-	mgr := newShardManager(t, restConfig, "unsafe-kubeconfigs")
-	r := controllers.New(mgr, &source.GitFetcher{})
-	r.SetKubeconfigPolicy(controllers.KubeconfigPolicy{AllowExec: true, InsecureTLS: true})
-	g.Expect(r.SetupWithManager(mgr, controllers.Options{Workers: 2, SkipNameValidation: true})).To(Succeed())
-	mctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("shard manager: %v", err)
-		}
+	startShardOn(t, restConfig, "unsafe-kubeconfigs", controllers.Options{Workers: 2}, func(r *controllers.ConfigSyncReconciler) {
+		r.SetKubeconfigPolicy(controllers.KubeconfigPolicy{AllowExec: true, InsecureTLS: true})
 	})
 
 	execCred := `{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"` + token + `"}}`

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
-	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/internal/testenv/testoperator"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/receiver"
 	"github.com/configsync/configsync/source"
@@ -106,7 +106,7 @@ func TestAPushToAReplicaThatDoesNotLeadReachesTheLeader(t *testing.T) {
 	}, timeout).Should(Succeed())
 
 	follower := newShardManager(t, restConfig, "follower")
-	r := controllers.New(follower, &source.GitFetcher{})
+	r := testoperator.NewReconciler(follower, &source.GitFetcher{})
 	r.Client = k8s // its cache is not started either
 
 	sha := repo.Commit(t, map[string]string{"cm.yaml": configMap("pushed", "v1")}, "v1")

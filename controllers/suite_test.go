@@ -34,12 +34,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/controllers"
-	"github.com/configsync/configsync/internal/testenv"
+	"github.com/configsync/configsync/internal/testenv/testoperator"
 	"github.com/configsync/configsync/receiver"
 	"github.com/configsync/configsync/renderers/sandbox"
 	"github.com/configsync/configsync/source"
@@ -72,24 +71,6 @@ func runSuite(m *testing.M) int {
 		sink = io.MultiWriter(&managerLogs, os.Stderr)
 	}
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(sink), zap.Level(zapcore.DebugLevel)))
-	env, err := testenv.New()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start control plane:", err)
-		return 1
-	}
-	defer env.Stop()
-
-	restConfig = cfg
-	k8s, err = client.New(cfg, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	// This manager is the main instance: shards started by tests take the
 	// ConfigSyncs labelled with a shard key.
 	cacheOpts, err := controllers.CacheOptions("!" + configsv1.LabelShardKey)
@@ -97,42 +78,34 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	testScheme = env.Scheme
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Cache:                  cacheOpts,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
+	suite, err := testoperator.StartSuite(testoperator.SuiteOptions{
+		Cache: cacheOpts,
+		// The test Git servers speak plain HTTP on loopback; the manager
+		// refuses credentials over http:// unless its admin allows them.
+		Fetcher: &source.GitFetcher{AllowPlainHTTPCredentials: true},
+		Options: controllers.Options{Workers: 4},
+		// The chart test servers are on 127.0.0.1, plain HTTP or HTTPS with
+		// their own CA. A long index TTL shows that a new chart version is
+		// seen because a reconcile request reads the index afresh.
+		Configure: func(r *controllers.ConfigSyncReconciler) {
+			r.Charts = charts.New(charts.Options{
+				AllowPlainHTTP: true, AllowedHosts: []string{"127.0.0.1"}, MaxChartBytes: testMaxChartBytes, IndexTTL: time.Hour,
+			})
+		},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	// The test Git servers speak plain HTTP on loopback; the manager
-	// refuses credentials over http:// unless its admin allows them.
-	reconciler = controllers.New(mgr, &source.GitFetcher{AllowPlainHTTPCredentials: true})
-	// The chart test servers are on 127.0.0.1, plain HTTP or HTTPS with
-	// their own CA. A long index TTL shows that a new chart version is
-	// seen because a reconcile request reads the index afresh.
-	reconciler.Charts = charts.New(charts.Options{
-		AllowPlainHTTP: true, AllowedHosts: []string{"127.0.0.1"}, MaxChartBytes: testMaxChartBytes, IndexTTL: time.Hour,
-	})
-	if err := reconciler.SetupWithManager(mgr, controllers.Options{Workers: 4}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
+	k8s, reconciler, testScheme, restConfig = suite.Client, suite.Reconciler, suite.Scheme, suite.Config
 	code := m.Run()
 	// After the tests -run selected, however they were ordered.
 	if err := writeReliabilityReport(); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability report:", err)
 		code = 1
 	}
-	cancel()
-	if err := <-done; err != nil {
-		fmt.Fprintln(os.Stderr, "manager:", err)
+	if err := suite.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return code
@@ -370,25 +343,25 @@ func startShardStoppable(t *testing.T, shard string, opts controllers.Options) (
 	return startShardOn(t, restConfig, shard, opts)
 }
 
-// startShardOn starts the shard with cfg (say, through a proxy to the apiserver).
-func startShardOn(t *testing.T, cfg *rest.Config, shard string, opts controllers.Options) (stop func()) {
+// startShardOn starts the shard with cfg (say, through a proxy to the
+// apiserver), once configureReconciler (if given) has set what opts does not
+// hold.
+func startShardOn(t *testing.T, cfg *rest.Config, shard string, opts controllers.Options, configureReconciler ...func(*controllers.ConfigSyncReconciler)) (stop func()) {
 	t.Helper()
 	mgr := newShardManager(t, cfg, shard)
 	opts.SkipNameValidation = true
-	if err := controllers.New(mgr, &source.GitFetcher{}).SetupWithManager(mgr, opts); err != nil {
+	var configure func(*controllers.ConfigSyncReconciler)
+	if len(configureReconciler) > 0 {
+		configure = configureReconciler[0]
+	}
+	if _, err := testoperator.SetupReconciler(mgr, &source.GitFetcher{}, opts, configure); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	var once sync.Once
+	stopManager := testoperator.Start(mgr)
 	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("shard manager: %v", err)
-			}
-		})
+		if err := stopManager(); err != nil {
+			t.Errorf("shard manager: %v", err)
+		}
 	}
 	t.Cleanup(stop)
 	return stop
@@ -402,10 +375,7 @@ func newShardManager(t *testing.T, cfg *rest.Config, shard string) ctrl.Manager 
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: testScheme, Cache: cacheOpts,
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-	})
+	mgr, err := testoperator.NewManager(cfg, testScheme, cacheOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/configsync/configsync/controllers"
-	"github.com/configsync/configsync/internal/testenv"
+	"github.com/configsync/configsync/internal/testenv/testoperator"
 	"github.com/configsync/configsync/source"
 	"github.com/configsync/configsync/ui"
 )
@@ -40,40 +39,19 @@ func TestMain(m *testing.M) {
 
 func runSuite(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.WriteTo(discard{})))
-	var err error
-	if env, err = testenv.New(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start control plane:", err)
-		return 1
-	}
-	defer env.Stop()
-	adminCfg, testScheme = cfg, env.Scheme
-	if k8s, err = client.New(cfg, client.Options{Scheme: env.Scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	suite, err := testoperator.StartSuite(testoperator.SuiteOptions{
+		// The test Git server speaks plain HTTP on loopback.
+		Fetcher: &source.GitFetcher{AllowPlainHTTPCredentials: true},
+		Options: controllers.Options{Workers: 4},
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	// The test Git server speaks plain HTTP on loopback.
-	reconciler = controllers.New(mgr, &source.GitFetcher{AllowPlainHTTPCredentials: true})
-	if err := reconciler.SetupWithManager(mgr, controllers.Options{Workers: 4}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
+	env, k8s, reconciler, testScheme, adminCfg = suite.Env, suite.Client, suite.Reconciler, suite.Scheme, suite.Config
 	code := m.Run()
-	cancel()
-	if err := <-done; err != nil {
-		fmt.Fprintln(os.Stderr, "manager:", err)
+	if err := suite.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return code
