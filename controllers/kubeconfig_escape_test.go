@@ -2,15 +2,10 @@ package controllers_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +14,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -36,6 +30,7 @@ import (
 	_ "k8s.io/client-go/plugin/pkg/client/auth/oidc"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/charts/chartstest"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testgit"
 )
@@ -101,26 +96,6 @@ func writeFile(t *testing.T, name string, content []byte) string {
 	return path
 }
 
-// clientKeyPair is a self-signed client certificate and key, in PEM.
-func clientKeyPair(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "system:serviceaccount:configsync-system:configsync"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-}
-
 // escape is one kubeconfig a tenant puts in a Secret of its namespace,
 // aimed at the attacker's listener.
 type escape struct {
@@ -147,7 +122,7 @@ func TestKubeconfigEscapesAreRefused(t *testing.T) {
 	// The operator's own credentials, as files of its pod.
 	operatorToken := "operator-sa-token-" + rand.Text()
 	tokenFile := writeFile(t, "token", []byte(operatorToken))
-	certPEM, keyPEM := clientKeyPair(t)
+	certPEM, keyPEM := chartstest.ClientCertificate(t, "system:serviceaccount:configsync-system:configsync")
 	certFile, keyFile := writeFile(t, "tls.crt", certPEM), writeFile(t, "tls.key", keyPEM)
 	tenantToken := "tenant-token-" + rand.Text()
 	registerSecret(operatorToken, tenantToken)
