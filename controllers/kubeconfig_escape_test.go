@@ -246,20 +246,10 @@ func TestInlineKubeconfigAppliesAsItsOwnIdentity(t *testing.T) {
 	a, b := newNamespace(t), newNamespace(t)
 	grantConfigMaps(t, a, "remote-deployer")
 	grantConfigMaps(t, a, "deployer")
-	for _, o := range []client.Object{
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "impersonate-deployer"}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, ResourceNames: []string{"deployer"}, Verbs: []string{"impersonate"}}}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "impersonate-deployer"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "impersonate-deployer"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: a, Name: "remote-deployer"}}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "read-kubeconfig"}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"remote-deployer"}, Verbs: []string{"get"}}}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "read-kubeconfig"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "read-kubeconfig"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: a, Name: "deployer"}}},
-	} {
-		g.Expect(k8s.Create(ctx, o)).To(Succeed())
-	}
+	grantRole(t, a, "impersonate-deployer", "remote-deployer", rbacv1.PolicyRule{
+		APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, ResourceNames: []string{"deployer"}, Verbs: []string{"impersonate"}})
+	grantRole(t, a, "read-kubeconfig", "deployer", rbacv1.PolicyRule{
+		APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"remote-deployer"}, Verbs: []string{"get"}})
 	token := serviceAccountToken(t, a, "remote-deployer")
 
 	cluster := &clientcmdapi.Cluster{Server: restConfig.Host, CertificateAuthorityData: restConfig.CAData}

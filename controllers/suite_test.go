@@ -390,17 +390,24 @@ func inShard(cs *configsv1.ConfigSync, shard string) *configsv1.ConfigSync {
 // grantConfigMaps gives ServiceAccount sa of ns every right on ConfigMaps of ns, and nothing else.
 func grantConfigMaps(t *testing.T, ns, sa string) {
 	t.Helper()
-	ctx := context.Background()
-	objs := []client.Object{
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: sa},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: sa}}},
+	if err := k8s.Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}}); err != nil {
+		t.Fatal(err)
 	}
-	for _, o := range objs {
-		if err := k8s.Create(ctx, o); err != nil {
+	grantRole(t, ns, sa, sa, rbacv1.PolicyRule{
+		APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}})
+}
+
+// grantRole creates Role name in ns with rule, and binds it to
+// ServiceAccount sa of ns.
+func grantRole(t *testing.T, ns, name, sa string, rule rbacv1.PolicyRule) {
+	t.Helper()
+	for _, o := range []client.Object{
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: []rbacv1.PolicyRule{rule}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: sa}}},
+	} {
+		if err := k8s.Create(context.Background(), o); err != nil {
 			t.Fatal(err)
 		}
 	}

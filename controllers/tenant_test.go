@@ -189,15 +189,8 @@ func TestDefaultServiceAccountReadsValuesAsItself(t *testing.T) {
 	err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "team"}, &corev1.ConfigMap{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
 
-	for _, o := range []client.Object{
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "read-team-secret"}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"team-secret"}, Verbs: []string{"get"}}}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "read-team-secret"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "read-team-secret"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "deployer"}}},
-	} {
-		g.Expect(k8s.Create(ctx, o)).To(Succeed())
-	}
+	grantRole(t, ns, "read-team-secret", "deployer", rbacv1.PolicyRule{
+		APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"team-secret"}, Verbs: []string{"get"}})
 	requestReconcile(t, ns, "values")
 	g.Eventually(func(g Gomega) {
 		g.Expect(condition(getConfigSync(g, ns, "values"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
