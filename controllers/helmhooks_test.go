@@ -2,7 +2,6 @@ package controllers_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,30 +22,6 @@ import (
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/source"
 )
-
-// rendererFixture reads the input folder of a testdata/renderers case into
-// path → content.
-func rendererFixture(t *testing.T, name string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	root := filepath.Join("..", "testdata", "renderers", name, "input")
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
 
 // completeJob does what the Job controller (absent from the test control
 // plane) does when a Job's pod succeeded.
@@ -91,7 +66,7 @@ func TestHelmHooksRunInPhases(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	repo := testgit.Start(t).NewRepo(t, "ingress.git")
-	repo.Commit(t, rendererFixture(t, "helm-hooks"), "ingress-nginx")
+	repo.Commit(t, readTree(t, filepath.Join("..", "testdata", "renderers", "helm-hooks", "input")), "ingress-nginx")
 
 	cs := newConfigSync(ns, "ingress", repo.URL, "")
 	cs.Spec.Prune = true

@@ -185,20 +185,7 @@ func loadFixture(t *testing.T, h *hostileRepo) {
 	if err := yaml.Unmarshal(raw, &c); err != nil {
 		t.Fatal(err)
 	}
-	h.files = map[string]string{}
-	root := filepath.Join(dir, "input")
-	err = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		h.files[filepath.ToSlash(rel)] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.files = readTree(t, filepath.Join(dir, "input"))
 	if h.mutate != nil {
 		h.mutate(h.files)
 	}

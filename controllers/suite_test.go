@@ -278,8 +278,14 @@ func appliedBy(g Gomega, ns, name string) []string {
 // fixtureFiles reads a folder of testdata/e2e into path → content.
 func fixtureFiles(t *testing.T, dir string) map[string]string {
 	t.Helper()
+	return readTree(t, filepath.Join("..", "testdata", "e2e", dir))
+}
+
+// readTree reads the files below root into path (relative, with slashes)
+// → content.
+func readTree(t *testing.T, root string) map[string]string {
+	t.Helper()
 	files := map[string]string{}
-	root := filepath.Join("..", "testdata", "e2e", dir)
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
