@@ -27,18 +27,26 @@ import (
 // plane) does when a Job's pod succeeded.
 func completeJob(t *testing.T, ns, name string) {
 	t.Helper()
+	setJobStatus(t, ns, name, func(status *batchv1.JobStatus, now metav1.Time) {
+		status.StartTime = &now
+		status.CompletionTime = &now
+		status.Succeeded = 1
+		status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+		}
+	})
+}
+
+// setJobStatus reads Job ns/name, lets set fill its status in as of now,
+// and writes the status.
+func setJobStatus(t *testing.T, ns, name string, set func(status *batchv1.JobStatus, now metav1.Time)) {
+	t.Helper()
 	job := &batchv1.Job{}
 	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, job); err != nil {
 		t.Fatal(err)
 	}
-	now := metav1.Now()
-	job.Status.StartTime = &now
-	job.Status.CompletionTime = &now
-	job.Status.Succeeded = 1
-	job.Status.Conditions = []batchv1.JobCondition{
-		{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
-		{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
-	}
+	set(&job.Status, metav1.Now())
 	if err := k8s.Status().Update(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
@@ -156,20 +164,14 @@ func TestHelmHooksRunInPhases(t *testing.T) {
 // failJob does what the Job controller does when a Job ran out of retries.
 func failJob(t *testing.T, ns, name string) {
 	t.Helper()
-	job := &batchv1.Job{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, job); err != nil {
-		t.Fatal(err)
-	}
-	now := metav1.Now()
-	job.Status.StartTime = &now
-	job.Status.Failed = 1
-	job.Status.Conditions = []batchv1.JobCondition{
-		{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now, LastProbeTime: now},
-		{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "migration failed", LastTransitionTime: now, LastProbeTime: now},
-	}
-	if err := k8s.Status().Update(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
+	setJobStatus(t, ns, name, func(status *batchv1.JobStatus, now metav1.Time) {
+		status.StartTime = &now
+		status.Failed = 1
+		status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now, LastProbeTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "migration failed", LastTransitionTime: now, LastProbeTime: now},
+		}
+	})
 }
 
 // migrationChart is a chart whose pre-upgrade migration Job (no delete
