@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"testing"
 
@@ -16,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testenv/testoperator"
 	"github.com/configsync/configsync/source"
@@ -96,4 +99,32 @@ func startUI(t *testing.T, cfg *rest.Config, namespace string) string {
 		}
 	})
 	return ui.URL(l)
+}
+
+func newConfigSync(ns, name, url, path string, suspend bool) *configsv1.ConfigSync {
+	return &configsv1.ConfigSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: configsv1.ConfigSyncSpec{
+			Source:  configsv1.Source{Git: configsv1.GitSource{RepoURL: url, Path: path}},
+			Prune:   true,
+			Suspend: suspend,
+		},
+	}
+}
+
+func fetch(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(body)
 }
