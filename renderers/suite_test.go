@@ -1,0 +1,270 @@
+// Helpers that several test files of the package share.
+package renderers_test
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/apply"
+	"github.com/configsync/configsync/internal/filetree"
+	"github.com/configsync/configsync/internal/reftools"
+	"github.com/configsync/configsync/renderers"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/renderers from the current renderers")
+
+// goldenCase is testdata/renderers/<case>/case.yaml: the render steps, what
+// the reconciler would pass in, and either the rendered output
+// (expected.yaml beside it) or an error the output must contain.
+type goldenCase struct {
+	Render     []configsv1.RenderStep      `json:"render"`
+	Namespace  string                      `json:"namespace,omitempty"`
+	ValuesFrom map[string][]map[string]any `json:"valuesFrom,omitempty"` // by step index
+	// AgeKeyFile and PGPKeyFile name key files beside case.yaml, given to every sops step.
+	AgeKeyFile string `json:"ageKeyFile,omitempty"`
+	PGPKeyFile string `json:"pgpKeyFile,omitempty"`
+	WantError  string `json:"wantError,omitempty"`
+	// ConfigSync and Source, when set, give template steps their context
+	// (.ConfigSync, .Source, .Targets, .Target) as the reconciler does.
+	ConfigSync *configsv1.ConfigSync `json:"configSync,omitempty"`
+	Source     renderers.SourceInfo  `json:"source,omitempty"`
+}
+
+const goldenDir = "../testdata/renderers"
+
+func loadCase(t testing.TB, name string) (goldenCase, renderers.Inputs, filetree.Tree) {
+	t.Helper()
+	dir := filepath.Join(goldenDir, name)
+	raw, err := os.ReadFile(filepath.Join(dir, "case.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c goldenCase
+	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+		t.Fatalf("case.yaml: %v", err)
+	}
+	in := renderers.Inputs{Namespace: c.Namespace, Steps: map[int]renderers.StepInputs{}}
+	for i, step := range c.Render {
+		own := renderers.StepInputs{ValuesFrom: c.ValuesFrom[strconv.Itoa(i)]}
+		if step.Sops != nil && c.AgeKeyFile != "" {
+			own.AgeIdentities = []string{string(readFile(t, filepath.Join(dir, c.AgeKeyFile)))}
+		}
+		if step.Sops != nil && c.PGPKeyFile != "" {
+			own.PGPKeys = [][]byte{readFile(t, filepath.Join(dir, c.PGPKeyFile))}
+		}
+		in.Steps[i] = own
+	}
+	if c.ConfigSync != nil {
+		in.Context = renderers.ContextOf(c.ConfigSync, c.Source.RepoURL, c.Source.Ref, c.Source.Commit)
+	}
+	tree, err := filetree.Load(os.DirFS(filepath.Join(dir, "input")), ".", filetree.DefaultLimits)
+	if err != nil {
+		t.Fatalf("load input: %v", err)
+	}
+	return c, in, tree
+}
+
+func readFile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func goldenCases(t testing.TB) []string {
+	t.Helper()
+	entries, err := os.ReadDir(goldenDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		t.Fatal("no golden cases")
+	}
+	return names
+}
+
+func runTool(t testing.TB, dir string, env []string, name string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(reftools.Path(t, name), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
+// objectsOf parses multi-document YAML into objects, in order.
+func objectsOf(t *testing.T, data []byte) []map[string]any {
+	t.Helper()
+	objs, err := apply.Decode(filetree.Tree{"out.yaml": data})
+	if err != nil {
+		t.Fatalf("parse output: %v", err)
+	}
+	out := make([]map[string]any, len(objs))
+	for i, o := range objs {
+		out[i] = o.Object
+	}
+	return out
+}
+
+// referenceCommands are the CLI runs that render what the case's single step
+// renders in-process: helm template, kustomize build, jsonnet, or one sops -d
+// per encrypted file (out is our render, to tell which files were encrypted).
+func referenceCommands(t testing.TB, c goldenCase, name string, tree, out filetree.Tree) []referenceCommand {
+	t.Helper()
+	step := c.Render[0]
+	switch {
+	case step.Helm != nil:
+		args := []string{"template", step.Helm.ReleaseName, step.Helm.Chart, "--include-crds", "--no-hooks"}
+		if step.Helm.Hooks != configsv1.HelmHooksSkip {
+			// Hooks printed, tests left out; helmHooksAsApplied drops the
+			// delete and rollback hooks and adds the phase annotations.
+			args = []string{"template", step.Helm.ReleaseName, step.Helm.Chart, "--include-crds", "--skip-tests"}
+		}
+		if step.Helm.Namespace != "" {
+			args = append(args, "--namespace", step.Helm.Namespace)
+		}
+		for _, f := range step.Helm.ValuesFiles {
+			args = append(args, "-f", f)
+		}
+		if step.Helm.Values != nil {
+			vals := filepath.Join(t.TempDir(), "values.json")
+			if err := os.WriteFile(vals, step.Helm.Values.Raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "-f", vals)
+		}
+		return []referenceCommand{{tool: "helm", args: args}}
+	case step.Kustomize != nil:
+		dir := step.Kustomize.Path
+		if dir == "" {
+			dir = "." // the CRD's default
+		}
+		return []referenceCommand{{tool: "kustomize", args: []string{"build", dir}}}
+	case step.Jsonnet != nil:
+		var args []string
+		for _, p := range step.Jsonnet.JPath {
+			args = append(args, "-J", p)
+		}
+		for k, v := range step.Jsonnet.ExtVars {
+			args = append(args, "--ext-str", k+"="+v)
+		}
+		for k, v := range step.Jsonnet.TLAs {
+			args = append(args, "--tla-str", k+"="+v)
+		}
+		return []referenceCommand{{tool: "jsonnet", args: append(args, step.Jsonnet.Entrypoint)}}
+	case step.Sops != nil:
+		env := sopsEnv(t, c, name)
+		var cmds []referenceCommand
+		for _, file := range tree.Paths() {
+			if bytes.Equal(out[file], tree[file]) {
+				continue // not encrypted: passed through, and sops -d refuses it
+			}
+			cmds = append(cmds, referenceCommand{tool: "sops", args: []string{"--decrypt", file}, env: env, file: file})
+		}
+		return cmds
+	}
+	t.Fatalf("no reference tool for step %s", renderers.KindOf(step))
+	return nil
+}
+
+func assertSameObjects(t *testing.T, got, want []byte) {
+	t.Helper()
+	g, w := objectsOf(t, got), objectsOf(t, want)
+	if len(w) == 0 {
+		t.Fatal("the reference tool rendered nothing")
+	}
+	if !reflect.DeepEqual(g, w) {
+		gy, _ := yaml.Marshal(g)
+		wy, _ := yaml.Marshal(w)
+		t.Fatalf("objects differ from the reference tool:\n--- ours\n%s\n--- reference\n%s", gy, wy)
+	}
+	t.Logf("%d objects identical", len(w))
+}
+
+// attackerListener stands in for every address a render must never reach
+// (a metadata endpoint, a Git host, a schema server, a KMS): it counts the
+// requests it receives, and answers the metadata path as a cloud would.
+func attackerListener(t *testing.T) (host string, requests *atomic.Int64) {
+	t.Helper()
+	requests = &atomic.Int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if strings.Contains(r.URL.Path, "/meta-data/") {
+			_, _ = io.WriteString(w, `{"AccessKeyId":"ASIA-NOT-A-REAL-KEY","SecretAccessKey":"not-a-real-secret"}`)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), requests
+}
+
+// helmHooksAsApplied turns `helm template --skip-tests` output into what
+// the helm step renders under the policy: with Skip, `--no-hooks` was run
+// and the output stands; with Apply, each hook keeps its place, a hook with
+// no install or upgrade event (delete, rollback) is dropped, and the others
+// get the phases of their events (the mapping written out again here, from
+// Argo CD's: pre-* → pre, post-* → post).
+func helmHooksAsApplied(t *testing.T, reference []byte, policy configsv1.HelmHooks) []byte {
+	t.Helper()
+	if policy == configsv1.HelmHooksSkip {
+		return reference
+	}
+	var docs []string
+	for _, obj := range objectsOf(t, reference) {
+		meta, _ := obj["metadata"].(map[string]any)
+		annotations, _ := meta["annotations"].(map[string]any)
+		if events, ok := annotations["helm.sh/hook"].(string); ok {
+			var phases []string
+			for _, p := range []struct{ phase, install, upgrade string }{
+				{"pre", "pre-install", "pre-upgrade"}, {"post", "post-install", "post-upgrade"},
+			} {
+				for _, e := range strings.Split(events, ",") {
+					if e = strings.TrimSpace(e); e == p.install || e == p.upgrade {
+						phases = append(phases, p.phase)
+						break
+					}
+				}
+			}
+			if len(phases) == 0 {
+				continue
+			}
+			annotations["configs.example.io/sync-phase"] = strings.Join(phases, ",")
+		}
+		doc, err := yaml.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(doc))
+	}
+	return []byte(strings.Join(docs, "---\n"))
+}
