@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
@@ -14,7 +13,6 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/filetree"
-	"github.com/configsync/configsync/internal/reftools"
 	"github.com/configsync/configsync/renderers"
 )
 
@@ -22,14 +20,9 @@ import (
 // (runTool fails the test instead).
 func runReference(t *testing.T, dir string, env []string, name string, args ...string) ([]byte, error) {
 	t.Helper()
-	cmd := exec.Command(reftools.Path(t, name), args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, stderr, err := execReference(t, dir, env, name, args...)
 	if err != nil {
-		return nil, errors.New(strings.TrimSpace(stderr.String()))
+		return nil, errors.New(strings.TrimSpace(stderr))
 	}
 	return out, nil
 }

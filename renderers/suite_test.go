@@ -107,16 +107,13 @@ func goldenCases(t testing.TB) []string {
 	return names
 }
 
+// runTool runs a reference CLI in dir and returns its output; it fails the
+// test, with the CLI's stderr, if the CLI fails.
 func runTool(t testing.TB, dir string, env []string, name string, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(reftools.Path(t, name), args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, stderr, err := execReference(t, dir, env, name, args...)
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr)
 	}
 	return out
 }
@@ -267,4 +264,17 @@ func helmHooksAsApplied(t *testing.T, reference []byte, policy configsv1.HelmHoo
 		docs = append(docs, string(doc))
 	}
 	return []byte(strings.Join(docs, "---\n"))
+}
+
+// execReference runs the reference CLI name in dir with env added to this
+// process's environment.
+func execReference(t testing.TB, dir string, env []string, name string, args ...string) (out []byte, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command(reftools.Path(t, name), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	out, err = cmd.Output()
+	return out, errOut.String(), err
 }
