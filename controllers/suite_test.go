@@ -39,6 +39,7 @@ import (
 	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testenv/testoperator"
+	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/receiver"
 	"github.com/configsync/configsync/renderers/sandbox"
 	"github.com/configsync/configsync/source"
@@ -332,6 +333,25 @@ func events(g Gomega, ns string) []eventsv1.Event {
 	list := &eventsv1.EventList{}
 	g.Expect(k8s.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
 	return list.Items
+}
+
+// stillSyncs shows the manager survived what came before: a ConfigSync,
+// changed by adapt (if not nil), of a new repository of server holding files,
+// applies ConfigMap "after" (color: blue) into a new namespace.
+func stillSyncs(t *testing.T, server *testgit.Server, repoName string, files map[string]string, adapt func(*configsv1.ConfigSync)) {
+	t.Helper()
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	repo := server.NewRepo(t, repoName)
+	repo.Commit(t, files, "after")
+	cs := newConfigSync(ns, "after", repo.URL, "")
+	if adapt != nil {
+		adapt(cs)
+	}
+	g.Expect(k8s.Create(context.Background(), cs)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(configMapData(g, ns, "after")).To(HaveKeyWithValue("color", "blue"))
+	}, timeout).Should(Succeed())
 }
 
 // Shards and tenants.
