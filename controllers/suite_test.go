@@ -58,6 +58,9 @@ var testScheme *runtime.Scheme
 // restConfig reaches the test apiserver as an administrator.
 var restConfig *rest.Config
 
+// testMaxChartBytes is the suite's chart size limit (see runSuite).
+const testMaxChartBytes = 1 << 20
+
 func TestMain(m *testing.M) {
 	// Tests render through renderers/sandbox, which starts this binary.
 	sandbox.ServeIfChild()
@@ -591,9 +594,6 @@ func startReceiver(t *testing.T, ns string, token []byte) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
-
-// testMaxChartBytes is the suite's chart size limit (see runSuite).
-const testMaxChartBytes = 1 << 20
 
 // The reliability report and the no-leak test: findings and secret values.
 
