@@ -207,10 +207,12 @@ func pruneAtCleanup(t *testing.T, ns, name string, clusterScoped ...client.Objec
 
 // ConfigSyncs and what they apply.
 
+// configMap is the manifest of ConfigMap name with data color.
 func configMap(name, color string) string {
 	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\ndata:\n  color: " + color + "\n"
 }
 
+// newConfigSync is a ConfigSync of ns/name syncing path of the Git repository repoURL.
 func newConfigSync(ns, name, repoURL, path string) *configsv1.ConfigSync {
 	return &configsv1.ConfigSync{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -220,6 +222,7 @@ func newConfigSync(ns, name, repoURL, path string) *configsv1.ConfigSync {
 	}
 }
 
+// condition is the condition typ of cs's status, Unknown when it has none.
 func condition(cs *configsv1.ConfigSync, typ string) metav1.Condition {
 	if c := apimeta.FindStatusCondition(cs.Status.Conditions, typ); c != nil {
 		return *c
@@ -227,6 +230,7 @@ func condition(cs *configsv1.ConfigSync, typ string) metav1.Condition {
 	return metav1.Condition{Type: typ, Status: metav1.ConditionUnknown}
 }
 
+// createSecret creates Secret ns/name holding data.
 func createSecret(t *testing.T, ns, name string, data map[string]string) {
 	t.Helper()
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: data}
@@ -235,6 +239,7 @@ func createSecret(t *testing.T, ns, name string, data map[string]string) {
 	}
 }
 
+// withAuth makes cs authenticate to Git with method and the Secret named secret.
 func withAuth(cs *configsv1.ConfigSync, method configsv1.AuthMethod, secret string) *configsv1.ConfigSync {
 	cs.Spec.Source.Git.AuthMethod = method
 	cs.Spec.Source.Git.AuthSecretRef = &configsv1.LocalObjectReference{Name: secret}
@@ -253,11 +258,13 @@ func getConfigMap(g Gomega, ns, name string) *corev1.ConfigMap {
 	return cm
 }
 
+// configMapGone asserts that ConfigMap ns/name does not exist.
 func configMapGone(g Gomega, ns, name string) {
 	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &corev1.ConfigMap{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "ConfigMap %s should be gone, got %v", name, err)
 }
 
+// manifest is the manifest of a v1 object of kind named name, body appended.
 func manifest(kind, name, body string) string {
 	return "apiVersion: v1\nkind: " + kind + "\nmetadata:\n  name: " + name + "\n" + body
 }
@@ -308,6 +315,9 @@ func readTree(t *testing.T, root string) map[string]string {
 	return files
 }
 
+// sopsThenTemplate is a ConfigSync that decrypts SOPS files with the age key
+// in Secret keySecret, then renders templates for the prod environment with
+// the values of ConfigMap team-values.
 func sopsThenTemplate(ns, name, url, keySecret string) *configsv1.ConfigSync {
 	cs := newConfigSync(ns, name, url, "")
 	cs.Spec.Render = []configsv1.RenderStep{
@@ -320,6 +330,7 @@ func sopsThenTemplate(ns, name, url, keySecret string) *configsv1.ConfigSync {
 	return cs
 }
 
+// setRollback sets (or, with nil, removes) the rollback of ConfigSync ns/name.
 func setRollback(t *testing.T, ns, name string, rb *configsv1.Rollback) {
 	t.Helper()
 	patchObject(t, client.ObjectKey{Namespace: ns, Name: name}, &configsv1.ConfigSync{}, func(cs *configsv1.ConfigSync) {
@@ -332,6 +343,7 @@ func haveEvent(typ, reason string, note types.GomegaMatcher) types.GomegaMatcher
 	return ContainElement(And(HaveField("Type", typ), HaveField("Reason", reason), HaveField("Note", note)))
 }
 
+// events are the Events of namespace ns.
 func events(g Gomega, ns string) []eventsv1.Event {
 	list := &eventsv1.EventList{}
 	g.Expect(k8s.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
@@ -411,6 +423,7 @@ func newShardManager(t *testing.T, cfg *rest.Config, shard string) ctrl.Manager 
 	return mgr
 }
 
+// inShard labels cs for the operator instance that takes shard.
 func inShard(cs *configsv1.ConfigSync, shard string) *configsv1.ConfigSync {
 	cs.Labels = map[string]string{configsv1.LabelShardKey: shard}
 	return cs
@@ -442,6 +455,7 @@ func grantRole(t *testing.T, ns, name, sa string, rule rbacv1.PolicyRule) {
 	}
 }
 
+// create creates obj, and deletes it when the test ends.
 func create(t *testing.T, obj client.Object) {
 	t.Helper()
 	if err := k8s.Create(context.Background(), obj); err != nil {
@@ -501,6 +515,9 @@ func dryRunRequests(g Gomega, resource string) float64 {
 	return countRequests(g, resource, `dry_run="All"`)
 }
 
+// countRequests sums the apiserver's apiserver_request_total over the
+// writing verbs (apply, patch, create, update, delete) of resource whose
+// series contain dryRun.
 func countRequests(g Gomega, resource, dryRun string) float64 {
 	cs, err := kubernetes.NewForConfig(restConfig)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -605,17 +622,20 @@ type finding struct {
 	Pass                   bool
 }
 
+// findings are the rows of the reliability report, recorded as tests end.
 var findings struct {
 	sync.Mutex
 	rows []finding
 }
 
+// record adds a row to the reliability report.
 func record(f finding) {
 	findings.Lock()
 	defer findings.Unlock()
 	findings.rows = append(findings.rows, f)
 }
 
+// secrets are the values the no-leak test must find nowhere.
 var secrets struct {
 	sync.Mutex
 	values []string
@@ -628,6 +648,7 @@ func registerSecret(values ...string) {
 	secrets.values = append(secrets.values, values...)
 }
 
+// lastLine is the last line of s, trailing space trimmed.
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
@@ -669,6 +690,7 @@ func assertNoLeak(g Gomega, ns, name, secret string) {
 	}
 }
 
+// quote is s as a code span of a Markdown table cell, cut at 60 bytes.
 func quote(s string) string {
 	if s == "" {
 		return "any message"
