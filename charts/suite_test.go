@@ -14,6 +14,8 @@ import (
 // unless the test asks for TLS.
 func plain() charts.Options { return charts.Options{AllowPlainHTTP: true, IndexTTL: time.Hour} }
 
+// wantReason asserts that err is nil when reason is "", and otherwise a
+// *charts.Error with that reason.
 func wantReason(t *testing.T, err error, reason string) {
 	t.Helper()
 	if reason == "" {
@@ -45,4 +47,5 @@ func publishVersions(t *testing.T, r *chartstest.Repo, versions ...string) map[s
 	return digests
 }
 
+// secret is the password of the test repositories that want one.
 const secret = "s3cr3t-password"

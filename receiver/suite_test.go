@@ -11,8 +11,10 @@ import (
 	"github.com/go-logr/logr"
 )
 
+// fixtures holds each provider's recorded push.
 const fixtures = "../testdata/webhooks"
 
+// secret is the webhook token the tests sign with.
 var secret = []byte("s3cr3t-webhook-token")
 
 // tokens is a SecretFunc whose Secret holds token for every provider.
@@ -20,6 +22,7 @@ func tokens(token []byte) SecretFunc {
 	return func(context.Context) (map[string][]byte, error) { return map[string][]byte{SecretKey: token}, nil }
 }
 
+// recorder records the pushes the handler triggers.
 type recorder struct {
 	mu    sync.Mutex
 	calls []call
@@ -32,6 +35,7 @@ func (r *recorder) trigger(_ context.Context, namespace string, repos map[string
 	return 1, nil
 }
 
+// serve serves a Handler that checks secret and records what it triggers.
 func serve(t *testing.T) (*httptest.Server, *recorder) {
 	t.Helper()
 	rec := &recorder{}
@@ -45,6 +49,7 @@ func serve(t *testing.T) (*httptest.Server, *recorder) {
 	return srv, rec
 }
 
+// do sends req and returns the response's status code.
 func do(t *testing.T, req *http.Request) int {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)

@@ -45,8 +45,12 @@ type goldenCase struct {
 	Source     renderers.SourceInfo  `json:"source,omitempty"`
 }
 
+// goldenDir holds a folder per golden case: case.yaml, input/ and the
+// expected output.
 const goldenDir = "../testdata/renderers"
 
+// loadCase reads golden case name: its case.yaml, the render inputs it
+// names and its input tree.
 func loadCase(t testing.TB, name string) (goldenCase, renderers.Inputs, filetree.Tree) {
 	t.Helper()
 	dir := filepath.Join(goldenDir, name)
@@ -79,6 +83,7 @@ func loadCase(t testing.TB, name string) (goldenCase, renderers.Inputs, filetree
 	return c, in, tree
 }
 
+// readFile reads file name, failing the test on error.
 func readFile(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(name)
@@ -88,6 +93,7 @@ func readFile(t testing.TB, name string) []byte {
 	return b
 }
 
+// goldenCases are the names of the golden cases, sorted.
 func goldenCases(t testing.TB) []string {
 	t.Helper()
 	entries, err := os.ReadDir(goldenDir)
@@ -193,6 +199,8 @@ func referenceCommands(t testing.TB, c goldenCase, name string, tree, out filetr
 	return nil
 }
 
+// assertSameObjects asserts that got and want hold the same objects, in
+// order: what we rendered and what the reference tool did.
 func assertSameObjects(t *testing.T, got, want []byte) {
 	t.Helper()
 	g, w := objectsOf(t, got), objectsOf(t, want)

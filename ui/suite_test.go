@@ -101,6 +101,8 @@ func startUI(t *testing.T, cfg *rest.Config, namespace string) string {
 	return ui.URL(l)
 }
 
+// newConfigSync is a pruning ConfigSync of ns/name syncing path of the Git
+// repository url, suspended or not.
 func newConfigSync(ns, name, url, path string, suspend bool) *configsv1.ConfigSync {
 	return &configsv1.ConfigSync{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -112,6 +114,8 @@ func newConfigSync(ns, name, url, path string, suspend bool) *configsv1.ConfigSy
 	}
 }
 
+// fetch GETs url and returns the body; a status other than 200 fails the
+// test.
 func fetch(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
