@@ -7,12 +7,10 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/types"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,17 +18,6 @@ import (
 	"github.com/configsync/configsync/internal/testadmission"
 	"github.com/configsync/configsync/internal/testgit"
 )
-
-// haveEvent matches an Event of the ConfigSync's namespace.
-func haveEvent(typ, reason string, note types.GomegaMatcher) types.GomegaMatcher {
-	return ContainElement(And(HaveField("Type", typ), HaveField("Reason", reason), HaveField("Note", note)))
-}
-
-func events(g Gomega, ns string) []eventsv1.Event {
-	list := &eventsv1.EventList{}
-	g.Expect(k8s.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
-	return list.Items
-}
 
 // refusePoison is an admission policy that lets every dry-run through but
 // refuses to store a ConfigMap whose color is "poison": a revision whose

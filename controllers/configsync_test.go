@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -16,26 +15,6 @@ import (
 	"github.com/configsync/configsync/desired"
 	"github.com/configsync/configsync/internal/testgit"
 )
-
-func configMap(name, color string) string {
-	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\ndata:\n  color: " + color + "\n"
-}
-
-func newConfigSync(ns, name, repoURL, path string) *configsv1.ConfigSync {
-	return &configsv1.ConfigSync{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: configsv1.ConfigSyncSpec{
-			Source: configsv1.Source{Git: configsv1.GitSource{RepoURL: repoURL, Path: path}},
-		},
-	}
-}
-
-func condition(cs *configsv1.ConfigSync, typ string) metav1.Condition {
-	if c := apimeta.FindStatusCondition(cs.Status.Conditions, typ); c != nil {
-		return *c
-	}
-	return metav1.Condition{Type: typ, Status: metav1.ConditionUnknown}
-}
 
 // Given a repository with a ConfigMap manifest served over smart HTTP and a
 // ConfigSync pointing at it, the ConfigMap appears and the ConfigSync is Ready

@@ -71,27 +71,9 @@ func TestTwoConfigSyncsClaimingOneObject(t *testing.T) {
 	g.Expect(cm.Labels).To(HaveKeyWithValue(configsv1.LabelName, "first"))
 }
 
-func getConfigMap(g Gomega, ns, name string) *corev1.ConfigMap {
-	cm := &corev1.ConfigMap{}
-	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, cm)).To(Succeed())
-	return cm
-}
-
 // minFaultCases is how many fault stories record a finding; the reliability
 // report is written only when all of them ran.
 const minFaultCases = 9
-
-// recordFault records the story's outcome in the reliability report when
-// the test ends: it survived the fault if every assertion held.
-func recordFault(t *testing.T, name, want string) {
-	t.Cleanup(func() {
-		got, lost := "converged, nothing lost", 0
-		if t.Failed() {
-			got, lost = "FAILED (see the test log)", -1
-		}
-		record(finding{Suite: "fault", Case: name, Want: want, Got: got, Lost: max(lost, 0), Pass: !t.Failed()})
-	})
-}
 
 // Given a synced ConfigSync whose Git server dies in the middle of sending
 // the next commit: the sync fails as transient, nothing is deleted or

@@ -13,6 +13,7 @@ import (
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/internal/testenv/testoperator"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/source"
 )
@@ -59,16 +60,11 @@ func TestAResyncFromACacheThatLagsWritesNothing(t *testing.T) {
 	// A reconciler of its own, called directly, on a shard no running
 	// instance takes; its manager only runs the cache.
 	mgr := newShardManager(t, restConfig, "lagging")
-	r := controllers.New(mgr, &source.GitFetcher{}, controllers.Options{})
+	r := testoperator.NewReconciler(mgr, &source.GitFetcher{}, controllers.Options{})
 	reads := &laggingReads{Client: r.Client}
 	r.Client = reads
-	mgrCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mgrCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		g.Expect(<-done).To(Succeed())
-	})
+	stop := testoperator.Start(mgr)
+	t.Cleanup(func() { g.Expect(stop()).To(Succeed()) })
 
 	g.Expect(k8s.Create(ctx, inShard(newConfigSync(ns, "app", repo.URL, ""), "lagging"))).To(Succeed())
 	req := ctrl.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "app"}}

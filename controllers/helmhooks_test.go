@@ -2,7 +2,6 @@ package controllers_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,46 +23,30 @@ import (
 	"github.com/configsync/configsync/source"
 )
 
-// rendererFixture reads the input folder of a testdata/renderers case into
-// path → content.
-func rendererFixture(t *testing.T, name string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	root := filepath.Join("..", "testdata", "renderers", name, "input")
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
 // completeJob does what the Job controller (absent from the test control
 // plane) does when a Job's pod succeeded.
 func completeJob(t *testing.T, ns, name string) {
+	t.Helper()
+	setJobStatus(t, ns, name, func(status *batchv1.JobStatus, now metav1.Time) {
+		status.StartTime = &now
+		status.CompletionTime = &now
+		status.Succeeded = 1
+		status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+		}
+	})
+}
+
+// setJobStatus reads Job ns/name, lets set fill its status in as of now,
+// and writes the status.
+func setJobStatus(t *testing.T, ns, name string, set func(status *batchv1.JobStatus, now metav1.Time)) {
 	t.Helper()
 	job := &batchv1.Job{}
 	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, job); err != nil {
 		t.Fatal(err)
 	}
-	now := metav1.Now()
-	job.Status.StartTime = &now
-	job.Status.CompletionTime = &now
-	job.Status.Succeeded = 1
-	job.Status.Conditions = []batchv1.JobCondition{
-		{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
-		{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
-	}
+	set(&job.Status, metav1.Now())
 	if err := k8s.Status().Update(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +74,7 @@ func TestHelmHooksRunInPhases(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	repo := testgit.Start(t).NewRepo(t, "ingress.git")
-	repo.Commit(t, rendererFixture(t, "helm-hooks"), "ingress-nginx")
+	repo.Commit(t, readTree(t, filepath.Join("..", "testdata", "renderers", "helm-hooks", "input")), "ingress-nginx")
 
 	cs := newConfigSync(ns, "ingress", repo.URL, "")
 	cs.Spec.Prune = true
@@ -181,20 +164,14 @@ func TestHelmHooksRunInPhases(t *testing.T) {
 // failJob does what the Job controller does when a Job ran out of retries.
 func failJob(t *testing.T, ns, name string) {
 	t.Helper()
-	job := &batchv1.Job{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, job); err != nil {
-		t.Fatal(err)
-	}
-	now := metav1.Now()
-	job.Status.StartTime = &now
-	job.Status.Failed = 1
-	job.Status.Conditions = []batchv1.JobCondition{
-		{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now, LastProbeTime: now},
-		{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "migration failed", LastTransitionTime: now, LastProbeTime: now},
-	}
-	if err := k8s.Status().Update(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
+	setJobStatus(t, ns, name, func(status *batchv1.JobStatus, now metav1.Time) {
+		status.StartTime = &now
+		status.Failed = 1
+		status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now, LastProbeTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "migration failed", LastTransitionTime: now, LastProbeTime: now},
+		}
+	})
 }
 
 // migrationChart is a chart whose pre-upgrade migration Job (no delete
@@ -225,7 +202,7 @@ func TestChangedOrFailedHookJobRunsAgain(t *testing.T) {
 	g.Eventually(func(g Gomega) { g.Expect(exists(g, job, ns, "migrate")).To(BeTrue()) }, timeout).Should(Succeed())
 	completeJob(t, ns, "migrate")
 	g.Eventually(func(g Gomega) {
-		g.Expect(getConfigMap(g, ns, "app").Data["color"]).To(Equal("blue"))
+		g.Expect(configMapData(g, ns, "app")["color"]).To(Equal("blue"))
 		g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout).Should(Succeed())
 	first := job.UID
@@ -246,7 +223,7 @@ func TestChangedOrFailedHookJobRunsAgain(t *testing.T) {
 		g.Expect(ready.Reason).To(Equal(configsv1.ReasonApplyFailed))
 		g.Expect(ready.Message).To(ContainSubstring("hook failed"))
 	}, timeout).Should(Succeed())
-	g.Expect(getConfigMap(g, ns, "app").Data["color"]).To(Equal("blue"), "nothing after a failed hook is applied")
+	g.Expect(configMapData(g, ns, "app")["color"]).To(Equal("blue"), "nothing after a failed hook is applied")
 
 	// The next sync runs it again.
 	requestReconcile(t, ns, "app")
@@ -256,7 +233,7 @@ func TestChangedOrFailedHookJobRunsAgain(t *testing.T) {
 	}, timeout).Should(Succeed())
 	completeJob(t, ns, "migrate")
 	g.Eventually(func(g Gomega) {
-		g.Expect(getConfigMap(g, ns, "app").Data["color"]).To(Equal("green"))
+		g.Expect(configMapData(g, ns, "app")["color"]).To(Equal("green"))
 		g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout).Should(Succeed())
 }

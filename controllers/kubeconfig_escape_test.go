@@ -2,15 +2,10 @@ package controllers_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,10 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,9 +30,9 @@ import (
 	_ "k8s.io/client-go/plugin/pkg/client/auth/oidc"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
+	"github.com/configsync/configsync/charts/chartstest"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testgit"
-	"github.com/configsync/configsync/source"
 )
 
 // attacker is a loopback TLS listener standing in for a server a tenant
@@ -103,26 +96,6 @@ func writeFile(t *testing.T, name string, content []byte) string {
 	return path
 }
 
-// clientKeyPair is a self-signed client certificate and key, in PEM.
-func clientKeyPair(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "system:serviceaccount:configsync-system:configsync"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-}
-
 // escape is one kubeconfig a tenant puts in a Secret of its namespace,
 // aimed at the attacker's listener.
 type escape struct {
@@ -149,7 +122,7 @@ func TestKubeconfigEscapesAreRefused(t *testing.T) {
 	// The operator's own credentials, as files of its pod.
 	operatorToken := "operator-sa-token-" + rand.Text()
 	tokenFile := writeFile(t, "token", []byte(operatorToken))
-	certPEM, keyPEM := clientKeyPair(t)
+	certPEM, keyPEM := chartstest.ClientCertificate(t, "system:serviceaccount:configsync-system:configsync")
 	certFile, keyFile := writeFile(t, "tls.crt", certPEM), writeFile(t, "tls.key", keyPEM)
 	tenantToken := "tenant-token-" + rand.Text()
 	registerSecret(operatorToken, tenantToken)
@@ -273,20 +246,10 @@ func TestInlineKubeconfigAppliesAsItsOwnIdentity(t *testing.T) {
 	a, b := newNamespace(t), newNamespace(t)
 	grantConfigMaps(t, a, "remote-deployer")
 	grantConfigMaps(t, a, "deployer")
-	for _, o := range []client.Object{
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "impersonate-deployer"}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, ResourceNames: []string{"deployer"}, Verbs: []string{"impersonate"}}}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "impersonate-deployer"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "impersonate-deployer"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: a, Name: "remote-deployer"}}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "read-kubeconfig"}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"remote-deployer"}, Verbs: []string{"get"}}}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "read-kubeconfig"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "read-kubeconfig"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: a, Name: "deployer"}}},
-	} {
-		g.Expect(k8s.Create(ctx, o)).To(Succeed())
-	}
+	grantRole(t, a, "impersonate-deployer", "remote-deployer", rbacv1.PolicyRule{
+		APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, ResourceNames: []string{"deployer"}, Verbs: []string{"impersonate"}})
+	grantRole(t, a, "read-kubeconfig", "deployer", rbacv1.PolicyRule{
+		APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"remote-deployer"}, Verbs: []string{"get"}})
 	token := serviceAccountToken(t, a, "remote-deployer")
 
 	cluster := &clientcmdapi.Cluster{Server: restConfig.Host, CertificateAuthorityData: restConfig.CAData}
@@ -343,20 +306,6 @@ func TestInlineKubeconfigAppliesAsItsOwnIdentity(t *testing.T) {
 	assertNoLeak(g, a, "own", token)
 }
 
-// serviceAccountToken is a token of ServiceAccount sa of ns (TokenRequest),
-// registered for the no-leak test.
-func serviceAccountToken(t *testing.T, ns, sa string) string {
-	t.Helper()
-	expiry := int64(3600)
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}
-	obj := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}}
-	if err := k8s.SubResource("token").Create(context.Background(), obj, tr); err != nil || tr.Status.Token == "" {
-		t.Fatalf("token of %s/%s: %v", ns, sa, err)
-	}
-	registerSecret(tr.Status.Token)
-	return tr.Status.Token
-}
-
 // Given an operator shard whose admin set --kubeconfig-allow-exec and
 // --kubeconfig-insecure-tls, and a ServiceAccount that may write ConfigMaps
 // in its namespace: a kubeconfig whose exec plugin prints that
@@ -370,19 +319,8 @@ func TestAdminAllowsExecAndInsecureKubeconfigs(t *testing.T) {
 	grantConfigMaps(t, ns, "plugin-deployer")
 	token := serviceAccountToken(t, ns, "plugin-deployer")
 
-	mgr := newShardManager(t, restConfig, "unsafe-kubeconfigs")
-	r := controllers.New(mgr, &source.GitFetcher{}, controllers.Options{Workers: 2, SkipNameValidation: true,
+	startShard(t, "unsafe-kubeconfigs", controllers.Options{Workers: 2,
 		Kubeconfig: controllers.KubeconfigPolicy{AllowExec: true, InsecureTLS: true}})
-	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
-	mctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("shard manager: %v", err)
-		}
-	})
 
 	execCred := `{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"` + token + `"}}`
 	for name, data := range map[string][]byte{

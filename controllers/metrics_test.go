@@ -5,41 +5,13 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	dto "github.com/prometheus/client_model/go"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/testgit"
 )
-
-// series returns the metric family name's series whose labels include want.
-func series(g Gomega, name string, want map[string]string) []*dto.Metric {
-	families, err := ctrlmetrics.Registry.Gather() // what the /metrics handler serves
-	g.Expect(err).NotTo(HaveOccurred())
-	var out []*dto.Metric
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if labels[k] != v {
-					continue next
-				}
-			}
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // A synced ConfigSync shows in the manager's metrics: its Ready condition,
 // its last sync time, reconcile and phase durations, objects created and the

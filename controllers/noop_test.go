@@ -1,11 +1,8 @@
 package controllers_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,54 +11,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/source"
 )
-
-// writeRequests reads the apiserver's own request counter: every request
-// that is not a dry-run and whose verb writes, for one resource.
-func writeRequests(g Gomega, resource string) float64 {
-	return countRequests(g, resource, `dry_run=""`)
-}
-
-// dryRunRequests counts the dry-run writes to one resource.
-func dryRunRequests(g Gomega, resource string) float64 {
-	return countRequests(g, resource, `dry_run="All"`)
-}
-
-func countRequests(g Gomega, resource, dryRun string) float64 {
-	cs, err := kubernetes.NewForConfig(restConfig)
-	g.Expect(err).NotTo(HaveOccurred())
-	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
-	g.Expect(err).NotTo(HaveOccurred())
-	var total float64
-	scanner := bufio.NewScanner(strings.NewReader(string(raw)))
-	scanner.Buffer(make([]byte, 1<<20), 1<<20)
-	for scanner.Scan() {
-		line := scanner.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="`+resource+`"`) ||
-			!strings.Contains(line, dryRun) {
-			continue
-		}
-		write := false
-		for _, verb := range []string{"APPLY", "PATCH", "POST", "PUT", "DELETE"} {
-			if strings.Contains(line, `verb="`+verb+`"`) {
-				write = true
-			}
-		}
-		if !write {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
-		g.Expect(err).NotTo(HaveOccurred())
-		total += v
-	}
-	return total
-}
 
 // tenConfigMaps is a repository of ten ConfigMaps, cm-0 to cm-9.
 func tenConfigMaps() map[string]string {
@@ -196,16 +151,6 @@ func TestADownloadIsShownAsItStarts(t *testing.T) {
 	g.Expect(progress).To(ContainElement(HavePrefix("downloading http://")))
 }
 
-// waitForHandledRequest waits until the ConfigSync handled the last
-// reconcile request and is Ready.
-func waitForHandledRequest(g Gomega, ns, name string) {
-	g.Eventually(func(g Gomega) {
-		cs := getConfigSync(g, ns, name)
-		g.Expect(cs.Status.LastHandledReconcileAt).To(Equal(cs.Annotations["configs.example.io/reconcile-at"]))
-		g.Expect(cs.Status.Conditions).To(ContainElement(HaveField("Type", "Ready")))
-	}, timeout).Should(Succeed())
-}
-
 // A field another applier took over is a conflict, reported as such; with
 // force the ConfigSync takes the field back.
 func TestConflictWithAnotherApplierIsReportedUnlessForced(t *testing.T) {
@@ -240,13 +185,4 @@ func TestConflictWithAnotherApplierIsReportedUnlessForced(t *testing.T) {
 		g.Expect(configMapData(g, ns, "shared")).To(HaveKeyWithValue("color", "blue"))
 		g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout).Should(Succeed())
-}
-
-// reconciles is how many reconciles the suite's controller has finished.
-func reconciles(g Gomega) float64 {
-	total := 0.0
-	for _, m := range series(g, "controller_runtime_reconcile_total", map[string]string{"controller": "configsync"}) {
-		total += m.GetCounter().GetValue()
-	}
-	return total
 }

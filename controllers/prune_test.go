@@ -15,11 +15,6 @@ import (
 	"github.com/configsync/configsync/prune"
 )
 
-func configMapGone(g Gomega, ns, name string) {
-	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &corev1.ConfigMap{})
-	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "ConfigMap %s should be gone, got %v", name, err)
-}
-
 func patchConfigMap(t *testing.T, ns, name string, mutate func(*corev1.ConfigMap)) {
 	t.Helper()
 	patchObject(t, client.ObjectKey{Namespace: ns, Name: name}, &corev1.ConfigMap{}, mutate)

@@ -3,41 +3,20 @@ package controllers_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
+	"github.com/configsync/configsync/internal/testenv/testoperator"
 	"github.com/configsync/configsync/internal/testgit"
 	"github.com/configsync/configsync/receiver"
 	"github.com/configsync/configsync/source"
 )
-
-const webhookFixtures = "../testdata/webhooks"
-
-// startReceiver serves the webhook receiver wired to the suite's reconciler,
-// with its token in a Secret of namespace ns.
-func startReceiver(t *testing.T, ns string, token []byte) string {
-	t.Helper()
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "webhook-token"}, Data: map[string][]byte{receiver.SecretKey: token}}
-	if err := k8s.Create(context.Background(), secret); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(&receiver.Handler{
-		Secret:  receiver.SecretFromCluster(k8s, client.ObjectKeyFromObject(secret)),
-		Trigger: reconciler.TriggerPush,
-		Log:     ctrl.Log.WithName("receiver"),
-	})
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
 
 func post(t *testing.T, f receiver.Fixture, url, repoURL, branch string, key []byte) int {
 	t.Helper()
@@ -128,7 +107,7 @@ func TestAPushToAReplicaThatDoesNotLeadReachesTheLeader(t *testing.T) {
 	}, timeout).Should(Succeed())
 
 	follower := newShardManager(t, restConfig, "follower")
-	r := controllers.New(follower, &source.GitFetcher{}, controllers.Options{})
+	r := testoperator.NewReconciler(follower, &source.GitFetcher{}, controllers.Options{})
 	r.Client = k8s // its cache is not started either
 
 	sha := repo.Commit(t, map[string]string{"cm.yaml": configMap("pushed", "v1")}, "v1")

@@ -1,20 +1,15 @@
 package controllers_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	. "github.com/onsi/gomega"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/provenance"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,9 +21,6 @@ import (
 	"github.com/configsync/configsync/internal/testadmission"
 	"github.com/configsync/configsync/internal/testgit"
 )
-
-// testMaxChartBytes is the suite's chart size limit (see runSuite).
-const testMaxChartBytes = 1 << 20
 
 // helmSync is a ConfigSync of one helm step over a Git repository that
 // holds only a values file (replicas: 3).
@@ -357,41 +349,6 @@ func TestChartCredentialsAreReadAsTheTenant(t *testing.T) {
 	g.Expect(repo.Requests()).To(BeZero(), "nothing is fetched with credentials deployer may not read")
 }
 
-// signer is a GPG key made for one test: it signs chart archives as `helm
-// package --sign` does, and exports its public keyring as `gpg --export`.
-type signer struct{ entity *openpgp.Entity }
-
-func newSigner(t *testing.T, name string) signer {
-	t.Helper()
-	e, err := openpgp.NewEntity(name, "", name+"@example.com", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signer{entity: e}
-}
-
-func (s signer) sign(t *testing.T, fileName string, archive []byte) []byte {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), fileName)
-	if err := os.WriteFile(p, archive, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	prov, err := (&provenance.Signatory{Entity: s.entity}).ClearSign(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []byte(prov)
-}
-
-func (s signer) keyring(t *testing.T) string {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := s.entity.Serialize(&buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.String()
-}
-
 // Given a Helm repository whose 1.0.0 is signed by the publisher's key and
 // whose 1.1.0 is signed by another key, a ConfigSync that verifies with the
 // publisher's keyring syncs 1.0.0; moving it to 1.1.0 fails with
@@ -403,10 +360,10 @@ func TestRemoteChartProvenanceIsVerified(t *testing.T) {
 	repo := chartstest.NewRepo(t, chartstest.RepoOptions{})
 	repo.Publish(t, chartstest.Chart("app", "1.0.0", nil))
 	repo.Publish(t, chartstest.Chart("app", "1.1.0", nil))
-	publisher, stranger := newSigner(t, "publisher"), newSigner(t, "stranger")
-	repo.Serve("app-1.0.0.tgz.prov", publisher.sign(t, "app-1.0.0.tgz", repo.Archive("app", "1.0.0")))
-	repo.Serve("app-1.1.0.tgz.prov", stranger.sign(t, "app-1.1.0.tgz", repo.Archive("app", "1.1.0")))
-	createSecret(t, ns, "publisher", map[string]string{"keyring": publisher.keyring(t)})
+	publisher, stranger := chartstest.NewSigner(t, "publisher"), chartstest.NewSigner(t, "stranger")
+	repo.Serve("app-1.0.0.tgz.prov", publisher.Sign(t, "app-1.0.0.tgz", repo.Archive("app", "1.0.0")))
+	repo.Serve("app-1.1.0.tgz.prov", stranger.Sign(t, "app-1.1.0.tgz", repo.Archive("app", "1.1.0")))
+	createSecret(t, ns, "publisher", map[string]string{"keyring": string(publisher.Keyring(t))})
 
 	cs := helmSync(t, ns, "app", configsv1.HelmStep{RepoURL: repo.URL(), Chart: "app", Version: "1.0.0",
 		Verify: &configsv1.HelmVerify{KeyringSecretRef: configsv1.LocalObjectReference{Name: "publisher"}}})

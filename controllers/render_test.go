@@ -3,7 +3,6 @@ package controllers_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,41 +14,6 @@ import (
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/testgit"
 )
-
-// fixtureFiles reads a folder of testdata/e2e into path → content.
-func fixtureFiles(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	root := filepath.Join("..", "testdata", "e2e", dir)
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
-func sopsThenTemplate(ns, name, url, keySecret string) *configsv1.ConfigSync {
-	cs := newConfigSync(ns, name, url, "")
-	cs.Spec.Render = []configsv1.RenderStep{
-		{Sops: &configsv1.SopsStep{DecryptionSecretRef: configsv1.LocalObjectReference{Name: keySecret}}},
-		{Template: &configsv1.TemplateStep{
-			Environment: "prod",
-			ValuesFrom:  []configsv1.ValuesReference{{Kind: "ConfigMap", Name: "team-values"}},
-		}},
-	}
-	return cs
-}
 
 // Given a repository whose prod values are SOPS-encrypted, a ConfigSync that
 // decrypts them and renders templates for the prod environment lands the

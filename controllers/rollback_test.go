@@ -7,18 +7,10 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/testgit"
 )
-
-func setRollback(t *testing.T, ns, name string, rb *configsv1.Rollback) {
-	t.Helper()
-	patchObject(t, client.ObjectKey{Namespace: ns, Name: name}, &configsv1.ConfigSync{}, func(cs *configsv1.ConfigSync) {
-		cs.Spec.Rollback = rb
-	})
-}
 
 // Given a ConfigSync that synced blue, then green: rolling back to
 // "previous" restores blue and holds it even when a new commit arrives and a

@@ -66,15 +66,11 @@ func TestRenderBombsStayInTheirSandbox(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		// The sandboxed manager still syncs a sound ConfigSync.
-		g := NewWithT(t)
-		ns := newNamespace(t)
-		repo := server.NewRepo(t, "after-bombs.git")
-		repo.Commit(t, map[string]string{"main.jsonnet": `{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "after" }, data: { color: "blue" } }`}, "after")
-		cs := inShard(newConfigSync(ns, "after", repo.URL, ""), shard)
-		cs.Spec.Render = jsonnet
-		g.Expect(k8s.Create(context.Background(), cs)).To(Succeed())
-		g.Eventually(func(g Gomega) {
-			g.Expect(configMapData(g, ns, "after")).To(HaveKeyWithValue("color", "blue"))
-		}, timeout).Should(Succeed())
+		stillSyncs(t, server, "after-bombs.git", map[string]string{
+			"main.jsonnet": `{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "after" }, data: { color: "blue" } }`,
+		}, func(cs *configsv1.ConfigSync) {
+			inShard(cs, shard)
+			cs.Spec.Render = jsonnet
+		})
 	})
 }

@@ -13,33 +13,12 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/testgit"
 )
-
-func createSecret(t *testing.T, ns, name string, data map[string]string) {
-	t.Helper()
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: data}
-	if err := k8s.Create(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func withAuth(cs *configsv1.ConfigSync, method configsv1.AuthMethod, secret string) *configsv1.ConfigSync {
-	cs.Spec.Source.Git.AuthMethod = method
-	cs.Spec.Source.Git.AuthSecretRef = &configsv1.LocalObjectReference{Name: secret}
-	return cs
-}
-
-func configMapData(g Gomega, ns, name string) map[string]string {
-	cm := &corev1.ConfigMap{}
-	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, cm)).To(Succeed())
-	return cm.Data
-}
 
 // Given a private repository behind HTTP basic auth, a ConfigSync with the
 // right credentials in a Secret syncs it; one with a wrong password stalls with
@@ -71,18 +50,6 @@ func TestPrivateRepositoryOverHTTPS(t *testing.T) {
 	}, timeout).Should(Succeed())
 	assertNoLeak(g, ns, "bad", "wrong-staple-4242")
 	assertNoLeak(g, ns, "good", "correct-horse-battery")
-}
-
-// assertNoLeak fails when secret appears in the ConfigSync's status or in any
-// Event of its namespace.
-func assertNoLeak(g Gomega, ns, name, secret string) {
-	cs := getConfigSync(g, ns, name)
-	g.Expect(fmt.Sprintf("%+v", cs.Status)).NotTo(ContainSubstring(secret))
-	events := &eventsv1.EventList{}
-	g.Expect(k8s.List(context.Background(), events, client.InNamespace(ns))).To(Succeed())
-	for _, e := range events.Items {
-		g.Expect(e.Note).NotTo(ContainSubstring(secret))
-	}
 }
 
 // Given a repository served over SSH, a ConfigSync with a deploy key and the

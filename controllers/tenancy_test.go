@@ -2,105 +2,20 @@ package controllers_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
 	"github.com/configsync/configsync/internal/testenv"
 	"github.com/configsync/configsync/internal/testgit"
-	"github.com/configsync/configsync/source"
 )
-
-// startShard runs a second operator instance, as --watch-label-selector
-// would, taking the ConfigSyncs labelled with shard.
-func startShard(t *testing.T, shard string, opts controllers.Options) {
-	t.Helper()
-	startShardStoppable(t, shard, opts)
-}
-
-// startShardStoppable is startShard with a stop function (idempotent).
-func startShardStoppable(t *testing.T, shard string, opts controllers.Options) (stop func()) {
-	t.Helper()
-	return startShardOn(t, restConfig, shard, opts)
-}
-
-// startShardOn starts the shard with cfg (say, through a proxy to the apiserver).
-func startShardOn(t *testing.T, cfg *rest.Config, shard string, opts controllers.Options) (stop func()) {
-	t.Helper()
-	mgr := newShardManager(t, cfg, shard)
-	opts.SkipNameValidation = true
-	if err := controllers.New(mgr, &source.GitFetcher{}, opts).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("shard manager: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-// newShardManager is a manager (not started) whose cache holds the
-// ConfigSyncs labelled with shard; no metrics or probe listeners.
-func newShardManager(t *testing.T, cfg *rest.Config, shard string) ctrl.Manager {
-	t.Helper()
-	cacheOpts, err := controllers.CacheOptions(configsv1.LabelShardKey + "=" + shard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: testScheme, Cache: cacheOpts,
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mgr
-}
-
-func inShard(cs *configsv1.ConfigSync, shard string) *configsv1.ConfigSync {
-	cs.Labels = map[string]string{configsv1.LabelShardKey: shard}
-	return cs
-}
-
-// grantConfigMaps gives ServiceAccount sa of ns every right on ConfigMaps of ns, and nothing else.
-func grantConfigMaps(t *testing.T, ns, sa string) {
-	t.Helper()
-	ctx := context.Background()
-	objs := []client.Object{
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: sa},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: sa}}},
-	}
-	for _, o := range objs {
-		if err := k8s.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // Given an operator shard that impersonates the "deployer" ServiceAccount
 // by default and refuses cross-namespace references, and a deployer allowed
@@ -199,21 +114,10 @@ func TestApplyIntoAnotherClusterAndCleanUpThere(t *testing.T) {
 
 func startRemoteCluster(t *testing.T) (*envtest.Environment, client.Client) {
 	t.Helper()
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.CRDDirectoryPaths = nil // the remote cluster runs no operator
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start the second control plane: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	c, err := client.New(cfg, client.Options{Scheme: testScheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env, c
+	remote := testenv.Start(t, func(env *envtest.Environment) {
+		env.CRDDirectoryPaths = nil // the remote cluster runs no operator
+	})
+	return remote.Env, remote.Client
 }
 
 func remoteKubeconfig(t *testing.T, env *envtest.Environment) []byte {

@@ -39,30 +39,6 @@ func withValuesFrom(cs *configsv1.ConfigSync, kind, name string) *configsv1.Conf
 	return cs
 }
 
-// deniedRead waits until ConfigSync name of ns is Ready=False and Stalled
-// with reason AccessDenied, its message naming field, the Secret and the
-// ServiceAccount it read as, and records the escape; reached counts what
-// reached a server the Secret would have opened.
-func deniedRead(t *testing.T, escape, ns, name, field, secret, sa string, reached func() int64) {
-	t.Helper()
-	g := NewWithT(t)
-	g.Eventually(func(g Gomega) {
-		cs := getConfigSync(g, ns, name)
-		ready := condition(cs, configsv1.ConditionReady)
-		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied))
-		g.Expect(ready.Message).To(And(ContainSubstring(field), ContainSubstring("Secret "+ns+"/"+secret),
-			ContainSubstring("forbidden to system:serviceaccount:"+ns+":"+sa)))
-		g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(configsv1.ReasonAccessDenied))
-	}, timeout).Should(Succeed(), name)
-	cs := getConfigSync(g, ns, name)
-	g.Expect(cs.Status.Inventory).To(BeEmpty(), name)
-	g.Expect(cs.Status.AppliedTargets).To(BeZero(), name)
-	t.Logf("%s: %s", name, condition(cs, configsv1.ConditionReady).Message)
-	recordEscape(t, escape, configsv1.ReasonAccessDenied+": "+quote("forbidden to system:serviceaccount:<ns>:"+sa),
-		condition(cs, configsv1.ConditionReady).Reason, reached(), len(appliedBy(g, ns, name)))
-}
-
 // Given a team whose ServiceAccount "deployer" may manage ConfigMaps in its
 // namespace and nothing else, and Secrets in that namespace it may not read
 // (database credentials, a SOPS key, Git credentials, a kubeconfig), a
@@ -213,15 +189,8 @@ func TestDefaultServiceAccountReadsValuesAsItself(t *testing.T) {
 	err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "team"}, &corev1.ConfigMap{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
 
-	for _, o := range []client.Object{
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "read-team-secret"}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"team-secret"}, Verbs: []string{"get"}}}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "read-team-secret"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "read-team-secret"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "deployer"}}},
-	} {
-		g.Expect(k8s.Create(ctx, o)).To(Succeed())
-	}
+	grantRole(t, ns, "read-team-secret", "deployer", rbacv1.PolicyRule{
+		APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"team-secret"}, Verbs: []string{"get"}})
 	requestReconcile(t, ns, "values")
 	g.Eventually(func(g Gomega) {
 		g.Expect(condition(getConfigSync(g, ns, "values"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))

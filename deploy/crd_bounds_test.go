@@ -14,19 +14,7 @@ import (
 // The CRD holds bounds a tenant cannot lift: refreshInterval at least 1s,
 // the fetch timeout and healthTimeout at most 1h.
 func TestCRDBoundsIntervalsAndTimeouts(t *testing.T) {
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start control plane: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testenv.Start(t).Client
 	cases := []struct {
 		name  string
 		field []string

@@ -58,19 +58,7 @@ func dryRunAll(t *testing.T, c client.Client, objs []*unstructured.Unstructured)
 // Operator's CRDs are there. The namespace is created first, as a dry-run
 // cannot create objects inside a namespace it only pretends to create.
 func TestInstallManifestsAreAcceptedByTheAPIServer(t *testing.T) {
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start control plane: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testenv.Start(t).Client
 	ctx := context.Background()
 
 	objs := build(t, ".")

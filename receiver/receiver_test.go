@@ -2,65 +2,16 @@ package receiver
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/go-logr/logr"
 )
-
-const fixtures = "../testdata/webhooks"
-
-var secret = []byte("s3cr3t-webhook-token")
 
 type call struct {
 	namespace string
 	repos     map[string]bool
 	branches  []string
-}
-
-// tokens is a SecretFunc whose Secret holds token for every provider.
-func tokens(token []byte) SecretFunc {
-	return func(context.Context) (map[string][]byte, error) { return map[string][]byte{SecretKey: token}, nil }
-}
-
-type recorder struct {
-	mu    sync.Mutex
-	calls []call
-}
-
-func (r *recorder) trigger(_ context.Context, namespace string, repos map[string]bool, branches []string) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, call{namespace, repos, branches})
-	return 1, nil
-}
-
-func serve(t *testing.T) (*httptest.Server, *recorder) {
-	t.Helper()
-	rec := &recorder{}
-	h := &Handler{
-		Secret:  tokens(secret),
-		Trigger: rec.trigger,
-		Log:     logr.Discard(),
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv, rec
-}
-
-func do(t *testing.T, req *http.Request) int {
-	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // Each provider's recorded push, signed with the shared secret, triggers the

@@ -9,45 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
 
-	configsv1 "github.com/configsync/configsync/api/v1alpha1"
-	"github.com/configsync/configsync/apply"
-	"github.com/configsync/configsync/internal/filetree"
-	"github.com/configsync/configsync/internal/reftools"
 	"github.com/configsync/configsync/renderers"
 )
-
-func runTool(t testing.TB, dir string, env []string, name string, args ...string) []byte {
-	t.Helper()
-	cmd := exec.Command(reftools.Path(t, name), args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
-	}
-	return out
-}
-
-// objectsOf parses multi-document YAML into objects, in order.
-func objectsOf(t *testing.T, data []byte) []map[string]any {
-	t.Helper()
-	objs, err := apply.Decode(filetree.Tree{"out.yaml": data})
-	if err != nil {
-		t.Fatalf("parse output: %v", err)
-	}
-	out := make([]map[string]any, len(objs))
-	for i, o := range objs {
-		out[i] = o.Object
-	}
-	return out
-}
 
 // TestFidelity renders every single-step golden case with the reference tool
 // too, and requires the same objects (or, for sops, the same bytes).
@@ -174,67 +141,6 @@ type referenceCommand struct {
 	file string // sops: the file it decrypts
 }
 
-// referenceCommands are the CLI runs that render what the case's single step
-// renders in-process: helm template, kustomize build, jsonnet, or one sops -d
-// per encrypted file (out is our render, to tell which files were encrypted).
-func referenceCommands(t testing.TB, c goldenCase, name string, tree, out filetree.Tree) []referenceCommand {
-	t.Helper()
-	step := c.Render[0]
-	switch {
-	case step.Helm != nil:
-		args := []string{"template", step.Helm.ReleaseName, step.Helm.Chart, "--include-crds", "--no-hooks"}
-		if step.Helm.Hooks != configsv1.HelmHooksSkip {
-			// Hooks printed, tests left out; helmHooksAsApplied drops the
-			// delete and rollback hooks and adds the phase annotations.
-			args = []string{"template", step.Helm.ReleaseName, step.Helm.Chart, "--include-crds", "--skip-tests"}
-		}
-		if step.Helm.Namespace != "" {
-			args = append(args, "--namespace", step.Helm.Namespace)
-		}
-		for _, f := range step.Helm.ValuesFiles {
-			args = append(args, "-f", f)
-		}
-		if step.Helm.Values != nil {
-			vals := filepath.Join(t.TempDir(), "values.json")
-			if err := os.WriteFile(vals, step.Helm.Values.Raw, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			args = append(args, "-f", vals)
-		}
-		return []referenceCommand{{tool: "helm", args: args}}
-	case step.Kustomize != nil:
-		dir := step.Kustomize.Path
-		if dir == "" {
-			dir = "." // the CRD's default
-		}
-		return []referenceCommand{{tool: "kustomize", args: []string{"build", dir}}}
-	case step.Jsonnet != nil:
-		var args []string
-		for _, p := range step.Jsonnet.JPath {
-			args = append(args, "-J", p)
-		}
-		for k, v := range step.Jsonnet.ExtVars {
-			args = append(args, "--ext-str", k+"="+v)
-		}
-		for k, v := range step.Jsonnet.TLAs {
-			args = append(args, "--tla-str", k+"="+v)
-		}
-		return []referenceCommand{{tool: "jsonnet", args: append(args, step.Jsonnet.Entrypoint)}}
-	case step.Sops != nil:
-		env := sopsEnv(t, c, name)
-		var cmds []referenceCommand
-		for _, file := range tree.Paths() {
-			if bytes.Equal(out[file], tree[file]) {
-				continue // not encrypted: passed through, and sops -d refuses it
-			}
-			cmds = append(cmds, referenceCommand{tool: "sops", args: []string{"--decrypt", file}, env: env, file: file})
-		}
-		return cmds
-	}
-	t.Fatalf("no reference tool for step %s", renderers.KindOf(step))
-	return nil
-}
-
 // sopsEnv points sops at the case's keys: an age key file, or a throwaway
 // GnuPG home holding the PGP key.
 func sopsEnv(t testing.TB, c goldenCase, name string) []string {
@@ -254,20 +160,6 @@ func sopsEnv(t testing.TB, c goldenCase, name string) []string {
 		env = append(env, "GNUPGHOME="+home)
 	}
 	return env
-}
-
-func assertSameObjects(t *testing.T, got, want []byte) {
-	t.Helper()
-	g, w := objectsOf(t, got), objectsOf(t, want)
-	if len(w) == 0 {
-		t.Fatal("the reference tool rendered nothing")
-	}
-	if !reflect.DeepEqual(g, w) {
-		gy, _ := yaml.Marshal(g)
-		wy, _ := yaml.Marshal(w)
-		t.Fatalf("objects differ from the reference tool:\n--- ours\n%s\n--- reference\n%s", gy, wy)
-	}
-	t.Logf("%d objects identical", len(w))
 }
 
 func assertSameJSON(t *testing.T, got, want []byte) {

@@ -2,56 +2,12 @@ package renderers_test
 
 import (
 	"context"
-	"strings"
 	"testing"
-
-	"sigs.k8s.io/yaml"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/apply"
 	"github.com/configsync/configsync/renderers"
 )
-
-// helmHooksAsApplied turns `helm template --skip-tests` output into what
-// the helm step renders under the policy: with Skip, `--no-hooks` was run
-// and the output stands; with Apply, each hook keeps its place, a hook with
-// no install or upgrade event (delete, rollback) is dropped, and the others
-// get the phases of their events (the mapping written out again here, from
-// Argo CD's: pre-* → pre, post-* → post).
-func helmHooksAsApplied(t *testing.T, reference []byte, policy configsv1.HelmHooks) []byte {
-	t.Helper()
-	if policy == configsv1.HelmHooksSkip {
-		return reference
-	}
-	var docs []string
-	for _, obj := range objectsOf(t, reference) {
-		meta, _ := obj["metadata"].(map[string]any)
-		annotations, _ := meta["annotations"].(map[string]any)
-		if events, ok := annotations["helm.sh/hook"].(string); ok {
-			var phases []string
-			for _, p := range []struct{ phase, install, upgrade string }{
-				{"pre", "pre-install", "pre-upgrade"}, {"post", "post-install", "post-upgrade"},
-			} {
-				for _, e := range strings.Split(events, ",") {
-					if e = strings.TrimSpace(e); e == p.install || e == p.upgrade {
-						phases = append(phases, p.phase)
-						break
-					}
-				}
-			}
-			if len(phases) == 0 {
-				continue
-			}
-			annotations["configs.example.io/sync-phase"] = strings.Join(phases, ",")
-		}
-		doc, err := yaml.Marshal(obj)
-		if err != nil {
-			t.Fatal(err)
-		}
-		docs = append(docs, string(doc))
-	}
-	return []byte(strings.Join(docs, "---\n"))
-}
 
 // The phase annotation the fidelity check writes out is the one the apply
 // stage reads.

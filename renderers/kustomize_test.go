@@ -4,54 +4,25 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/internal/filetree"
-	"github.com/configsync/configsync/internal/reftools"
 	"github.com/configsync/configsync/renderers"
 )
-
-// attackerListener stands in for every address a render must never reach
-// (a metadata endpoint, a Git host, a schema server, a KMS): it counts the
-// requests it receives, and answers the metadata path as a cloud would.
-func attackerListener(t *testing.T) (host string, requests *atomic.Int64) {
-	t.Helper()
-	requests = &atomic.Int64{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		if strings.Contains(r.URL.Path, "/meta-data/") {
-			_, _ = io.WriteString(w, `{"AccessKeyId":"ASIA-NOT-A-REAL-KEY","SecretAccessKey":"not-a-real-secret"}`)
-			return
-		}
-		http.NotFound(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://"), requests
-}
 
 // runReference runs a reference CLI and returns its output or its error
 // (runTool fails the test instead).
 func runReference(t *testing.T, dir string, env []string, name string, args ...string) ([]byte, error) {
 	t.Helper()
-	cmd := exec.Command(reftools.Path(t, name), args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, stderr, err := execReference(t, dir, env, name, args...)
 	if err != nil {
-		return nil, errors.New(strings.TrimSpace(stderr.String()))
+		return nil, errors.New(strings.TrimSpace(stderr))
 	}
 	return out, nil
 }

@@ -2,7 +2,6 @@ package source_test
 
 import (
 	"context"
-	"path"
 	"strings"
 	"testing"
 
@@ -130,16 +129,6 @@ func TestGitFetcherReusesTheArtifactOfAnUnchangedCommit(t *testing.T) {
 	if got := fileOf(t, first, "a.yaml"); got != "a: 1\n" {
 		t.Fatalf("the first commit's artifact changed: a.yaml = %q", got)
 	}
-}
-
-// fileOf reads one file of an artifact.
-func fileOf(t *testing.T, art *source.Artifact, name string) string {
-	t.Helper()
-	tree, err := art.Load(name, filetree.DefaultLimits)
-	if err != nil {
-		t.Fatalf("load %s: %v", name, err)
-	}
-	return string(tree[path.Base(name)])
 }
 
 func TestGitFetcherClassifiesFailures(t *testing.T) {

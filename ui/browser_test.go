@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,17 +140,6 @@ func secret(password string) string {
 
 // The Secret values the repository holds; no page may show any of them.
 var secretValues = []string{"ui-s3cret-blue", "ui-s3cret-green"}
-
-func newConfigSync(ns, name, url, path string, suspend bool) *configsv1.ConfigSync {
-	return &configsv1.ConfigSync{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: configsv1.ConfigSyncSpec{
-			Source:  configsv1.Source{Git: configsv1.GitSource{RepoURL: url, Path: path}},
-			Prune:   true,
-			Suspend: suspend,
-		},
-	}
-}
 
 func getCS(g Gomega, ns, name string) *configsv1.ConfigSync {
 	cs := &configsv1.ConfigSync{}
@@ -339,23 +326,6 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 	})
-}
-
-func fetch(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return string(body)
 }
 
 // addViewer adds a user who may read ConfigSyncs, Events and ConfigMaps in

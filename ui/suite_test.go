@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"testing"
 
@@ -15,10 +17,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	configsv1 "github.com/configsync/configsync/api/v1alpha1"
 	"github.com/configsync/configsync/controllers"
-	"github.com/configsync/configsync/internal/testenv"
+	"github.com/configsync/configsync/internal/testenv/testoperator"
 	"github.com/configsync/configsync/source"
 	"github.com/configsync/configsync/ui"
 )
@@ -40,40 +42,19 @@ func TestMain(m *testing.M) {
 
 func runSuite(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.WriteTo(discard{})))
-	var err error
-	if env, err = testenv.New(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start control plane:", err)
-		return 1
-	}
-	defer env.Stop()
-	adminCfg, testScheme = cfg, env.Scheme
-	if k8s, err = client.New(cfg, client.Options{Scheme: env.Scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	suite, err := testoperator.StartSuite(testoperator.SuiteOptions{
+		// The test Git server speaks plain HTTP on loopback.
+		Fetcher: &source.GitFetcher{AllowPlainHTTPCredentials: true},
+		Options: controllers.Options{Workers: 4},
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	// The test Git server speaks plain HTTP on loopback.
-	reconciler = controllers.New(mgr, &source.GitFetcher{AllowPlainHTTPCredentials: true}, controllers.Options{Workers: 4})
-	if err := reconciler.SetupWithManager(mgr); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
+	env, k8s, reconciler, testScheme, adminCfg = suite.Env, suite.Client, suite.Reconciler, suite.Scheme, suite.Config
 	code := m.Run()
-	cancel()
-	if err := <-done; err != nil {
-		fmt.Fprintln(os.Stderr, "manager:", err)
+	if err := suite.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return code
@@ -118,4 +99,36 @@ func startUI(t *testing.T, cfg *rest.Config, namespace string) string {
 		}
 	})
 	return ui.URL(l)
+}
+
+// newConfigSync is a pruning ConfigSync of ns/name syncing path of the Git
+// repository url, suspended or not.
+func newConfigSync(ns, name, url, path string, suspend bool) *configsv1.ConfigSync {
+	return &configsv1.ConfigSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: configsv1.ConfigSyncSpec{
+			Source:  configsv1.Source{Git: configsv1.GitSource{RepoURL: url, Path: path}},
+			Prune:   true,
+			Suspend: suspend,
+		},
+	}
+}
+
+// fetch GETs url and returns the body; a status other than 200 fails the
+// test.
+func fetch(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(body)
 }

@@ -75,6 +75,14 @@ func (a *authority) issue(t testing.TB, cn string, server bool) (certPEM, keyPEM
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
 
+// ClientCertificate is a client certificate for cn and its key, in PEM,
+// signed by a CA made for it alone: what a client presents, not anything a
+// server would trust.
+func ClientCertificate(t testing.TB, cn string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	return newAuthority(t).issue(t, cn, false)
+}
+
 func (a *authority) serverTLS(t testing.TB, clientCerts bool) *tls.Config {
 	t.Helper()
 	certPEM, keyPEM := a.issue(t, "chartstest-server", true)

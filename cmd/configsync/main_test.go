@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,17 +19,6 @@ spec:
       environment: prod
       valuesFrom: [{kind: ConfigMap, name: team-values}]
 `
-
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	cmd := newRootCommand()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
-}
 
 func TestRenderPrintsWhatTheOperatorWouldApply(t *testing.T) {
 	dir := t.TempDir()

@@ -25,19 +25,8 @@ import (
 // apiserver authenticates and authorizes: no token 401, a ServiceAccount
 // without the metrics reader ClusterRole 403, one bound to it 200.
 func TestMetricsNeedAnAuthorizedCaller(t *testing.T) {
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster := testenv.Start(t)
+	cfg, k8s := cluster.Config, cluster.Client
 	ctx := context.Background()
 
 	addr := freeAddress(t)

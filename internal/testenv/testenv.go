@@ -14,10 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	configsv1 "github.com/configsync/configsync/api/v1alpha1"
@@ -51,6 +54,38 @@ func New() (*envtest.Environment, error) {
 		ErrorIfCRDPathMissing: true,
 		Scheme:                Scheme(),
 	}, nil
+}
+
+// Cluster is a control plane started for one test.
+type Cluster struct {
+	Env *envtest.Environment
+	// Config and Client reach the apiserver as an administrator; Client
+	// knows Scheme().
+	Config *rest.Config
+	Client client.Client
+}
+
+// Start starts a control plane for t, once configure (if any) has changed
+// its Environment, and stops it when t ends.
+func Start(t testing.TB, configure ...func(*envtest.Environment)) *Cluster {
+	t.Helper()
+	env, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range configure {
+		f(env)
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start control plane: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Cluster{Env: env, Config: cfg, Client: c}
 }
 
 func assetsDir(root string) (string, error) {
