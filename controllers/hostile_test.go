@@ -63,14 +63,27 @@ func billionLaughs() string {
 	return b.String()
 }
 
+// hostileRepos lists the hostile sources family by family, in the order
+// docs/reliability.md records them.
 func hostileRepos() []hostileRepo {
-	step := func(s configsv1.RenderStep) func(*configsv1.ConfigSync) {
-		return func(cs *configsv1.ConfigSync) { cs.Spec.Render = []configsv1.RenderStep{s} }
-	}
-	tmpl := step(configsv1.RenderStep{Template: &configsv1.TemplateStep{}})
+	var repos []hostileRepo
+	repos = append(repos, hostileManifests()...)
+	repos = append(repos, hostileSources()...)
+	repos = append(repos, hostileRenders()...)
+	repos = append(repos, refusedByTheAPIServer()...)
+	return repos
+}
+
+// renderWith sets the ConfigSync's render steps to the one step s.
+func renderWith(s configsv1.RenderStep) func(*configsv1.ConfigSync) {
+	return func(cs *configsv1.ConfigSync) { cs.Spec.Render = []configsv1.RenderStep{s} }
+}
+
+// hostileManifests: YAML and manifests.
+func hostileManifests() []hostileRepo {
+	tmpl := renderWith(configsv1.RenderStep{Template: &configsv1.TemplateStep{}})
 	cm := manifest("ConfigMap", "ok", "data: {a: b}\n")
 	return []hostileRepo{
-		// YAML and manifests
 		{name: "billion laughs (YAML alias bomb)", files: map[string]string{"bomb.yaml": billionLaughs()}, reason: configsv1.ReasonInvalidManifest, message: "bomb.yaml"},
 		{name: "deep nesting (100,000 levels)", files: map[string]string{"deep.yaml": manifest("ConfigMap", "deep", "data:\n  a: "+strings.Repeat("[", 100000)+strings.Repeat("]", 100000)+"\n")}, reason: configsv1.ReasonInvalidManifest, message: "deep.yaml"},
 		{name: "invalid UTF-8", files: map[string]string{"bad.yaml": manifest("ConfigMap", "bad", "data: {a: \"\xff\xfe\xfd\"}\n")}, reason: configsv1.ReasonInvalidManifest, message: "bad.yaml"},
@@ -96,7 +109,13 @@ metadata: {name: {{ printf "cm-%04d-%s" $i (repeat 230 "x") }}}
 		{name: "target that matches nothing", files: map[string]string{"ok.yaml": cm}, spec: func(cs *configsv1.ConfigSync) {
 			cs.Spec.Targets = []configsv1.Target{{Type: configsv1.TargetDeployment, Name: "ghost"}}
 		}, reason: configsv1.ReasonInvalidManifest, message: "Deployment ghost"},
-		// The source
+	}
+}
+
+// hostileSources: the repository, path, revision and credentials.
+func hostileSources() []hostileRepo {
+	cm := manifest("ConfigMap", "ok", "data: {a: b}\n")
+	return []hostileRepo{
 		{name: "symlink out of the repository", files: map[string]string{"ok.yaml": cm}, links: map[string]string{"config": "../../../etc"}, spec: func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.Path = "config" }, reason: configsv1.ReasonInvalidPath, message: "config"},
 		{name: "path into .git", files: map[string]string{"ok.yaml": cm}, spec: func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.Path = ".git" }, reason: configsv1.ReasonPathNotFound, message: ".git"},
 		{name: "path that does not exist", files: map[string]string{"ok.yaml": cm}, spec: func(cs *configsv1.ConfigSync) { cs.Spec.Source.Git.Path = "nope" }, reason: configsv1.ReasonPathNotFound, message: "nope"},
@@ -108,6 +127,13 @@ metadata: {name: {{ printf "cm-%04d-%s" $i (repeat 230 "x") }}}
 		{name: "auth Secret without the password key", files: map[string]string{"ok.yaml": cm}, setup: func(t *testing.T, ns string) {
 			createSecret(t, ns, "creds", map[string]string{"username": "git"})
 		}, spec: func(cs *configsv1.ConfigSync) { withAuth(cs, configsv1.AuthHTTPS, "creds") }, reason: configsv1.ReasonAuthenticationFailed, message: "creds"},
+	}
+}
+
+// hostileRenders: templates, Jsonnet, Kustomize, Helm and SOPS.
+func hostileRenders() []hostileRepo {
+	tmpl := renderWith(configsv1.RenderStep{Template: &configsv1.TemplateStep{}})
+	return []hostileRepo{
 		// Templates
 		{name: "template recursion", files: map[string]string{"r.yaml": `{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}`}, spec: tmpl, reason: configsv1.ReasonRenderFailed, message: "r.yaml"},
 		{name: "template output bomb (over 64 MiB)", files: map[string]string{"o.yaml": `{{ range until 9000 }}{{ repeat 10000 "x" }}{{ end }}`}, spec: tmpl, reason: configsv1.ReasonRenderFailed, message: "o.yaml"},
@@ -118,12 +144,12 @@ metadata: {name: {{ printf "cm-%04d-%s" $i (repeat 230 "x") }}}
 		{fixture: "template-missing-key", reason: configsv1.ReasonRenderFailed, message: "map has no entry"},
 		// Jsonnet
 		{fixture: "jsonnet-error", reason: configsv1.ReasonRenderFailed, message: "render step 1 (jsonnet)"},
-		{name: "jsonnet infinite recursion", files: map[string]string{"main.jsonnet": "local f(x) = f(x + 1); f(0)"}, spec: step(configsv1.RenderStep{Jsonnet: &configsv1.JsonnetStep{Entrypoint: "main.jsonnet"}}), reason: configsv1.ReasonRenderFailed, message: "max stack frames"},
+		{name: "jsonnet infinite recursion", files: map[string]string{"main.jsonnet": "local f(x) = f(x + 1); f(0)"}, spec: renderWith(configsv1.RenderStep{Jsonnet: &configsv1.JsonnetStep{Entrypoint: "main.jsonnet"}}), reason: configsv1.ReasonRenderFailed, message: "max stack frames"},
 		{fixture: "jsonnet-import-escape", reason: configsv1.ReasonRenderFailed},
 		// Kustomize
 		{fixture: "kustomize-remote-base", reason: configsv1.ReasonRenderFailed},
 		{fixture: "kustomize-cycle", reason: configsv1.ReasonRenderFailed, message: "render step 1 (kustomize)"},
-		{name: "kustomize resource outside the repository", files: map[string]string{"kustomization.yaml": "resources: [../../../../etc/passwd]\n"}, spec: step(configsv1.RenderStep{Kustomize: &configsv1.KustomizeStep{Path: "."}}), reason: configsv1.ReasonRenderFailed, message: "render step 1 (kustomize)"},
+		{name: "kustomize resource outside the repository", files: map[string]string{"kustomization.yaml": "resources: [../../../../etc/passwd]\n"}, spec: renderWith(configsv1.RenderStep{Kustomize: &configsv1.KustomizeStep{Path: "."}}), reason: configsv1.ReasonRenderFailed, message: "render step 1 (kustomize)"},
 		// Helm
 		// A dependency on a host the manager does not allow (the suite
 		// allows 127.0.0.1): refused before any connection.
@@ -133,12 +159,18 @@ metadata: {name: {{ printf "cm-%04d-%s" $i (repeat 230 "x") }}}
 			"chart/Chart.yaml":          "apiVersion: v2\nname: hooks\nversion: 0.1.0\n",
 			"chart/templates/cm.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chart-config}\ndata: {a: b}\n",
 			"chart/templates/hook.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hook-ran\n  annotations: {helm.sh/hook: test}\ndata: {a: b}\n",
-		}, spec: step(configsv1.RenderStep{Helm: &configsv1.HelmStep{Chart: "chart"}}), reason: configsv1.ReasonSucceeded, allowed: []string{"chart-config"}},
+		}, spec: renderWith(configsv1.RenderStep{Helm: &configsv1.HelmStep{Chart: "chart"}}), reason: configsv1.ReasonSucceeded, allowed: []string{"chart-config"}},
 		// SOPS
 		{fixture: "sops-wrong-key", reason: configsv1.ReasonRenderFailed, message: "render step 1 (sops)"},
 		{name: "corrupted SOPS file", fixture: "sops-age", mutate: corruptSops, reason: configsv1.ReasonRenderFailed, message: "render step 1 (sops)"},
 		{name: "SOPS key Secret missing", fixture: "sops-age", noKeys: true, reason: configsv1.ReasonRenderFailed, message: "sops-keys"},
-		// What the apiserver refuses
+	}
+}
+
+// refusedByTheAPIServer: what the apiserver refuses.
+func refusedByTheAPIServer() []hostileRepo {
+	cm := manifest("ConfigMap", "ok", "data: {a: b}\n")
+	return []hostileRepo{
 		{name: "unknown kind (no CRD)", files: map[string]string{"w.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", "ok.yaml": cm}, reason: configsv1.ReasonDryRunFailed, message: "Widget"},
 		{name: "invalid field value", files: map[string]string{"svc.yaml": manifest("Service", "web", "spec: {ports: [{port: 70000}]}\n"), "ok.yaml": cm}, reason: configsv1.ReasonDryRunFailed, message: "70000"},
 		{name: "namespace that does not exist", files: map[string]string{"x.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: does-not-exist}\n", "ok.yaml": cm}, reason: configsv1.ReasonDryRunFailed, message: "does-not-exist"},
@@ -295,8 +327,15 @@ func contains(list []string, s string) bool {
 // validation), and webhook calls the receiver refuses. Neither reaches a
 // sync, so nothing is applied.
 func TestHostileRequestsAreRefused(t *testing.T) {
-	ctx := context.Background()
 	ns := newNamespace(t)
+	hostileSpecsAreRefusedAtAdmission(t, ns)
+	hostileWebhookCallsAreRefused(t, ns)
+}
+
+// hostileSpecsAreRefusedAtAdmission creates, in ns, ConfigSyncs the CRD's
+// validation must refuse, each in a subtest of t.
+func hostileSpecsAreRefusedAtAdmission(t *testing.T, ns string) {
+	ctx := context.Background()
 	specs := []struct {
 		name    string
 		mutate  func(cs *configsv1.ConfigSync)
@@ -333,7 +372,11 @@ func TestHostileRequestsAreRefused(t *testing.T) {
 			}
 		})
 	}
+}
 
+// hostileWebhookCallsAreRefused sends calls the receiver of ns must refuse,
+// each in a subtest of t.
+func hostileWebhookCallsAreRefused(t *testing.T, ns string) {
 	url := startReceiver(t, ns, []byte("hostile-token"))
 	github := receiver.Fixtures[0]
 	valid, err := github.Body(webhookFixtures, "https://git.example.com/org/app.git", "main")
