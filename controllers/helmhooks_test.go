@@ -136,8 +136,18 @@ func TestHelmHooksRunInPhases(t *testing.T) {
 
 	// A resync of the same commit writes nothing: no hook runs again, no
 	// object and no status is written.
-	rv := getConfigSync(g, ns, "ingress").ResourceVersion
-	repos := map[string]bool{source.NormalizeURL(repo.URL): true}
+	resyncWritesNothing(g, ns, "ingress", repo.URL)
+	g.Expect(exists(g, &batchv1.Job{}, ns, createJob)).To(BeFalse())
+}
+
+// resyncWritesNothing triggers, twice per round, a push resync of repoURL
+// and waits until a round sees no write to the objects the ingress chart
+// renders nor to any ConfigSync; the ConfigSync ns/name keeps its
+// resourceVersion.
+func resyncWritesNothing(g Gomega, ns, name, repoURL string) {
+	ctx := context.Background()
+	rv := getConfigSync(g, ns, name).ResourceVersion
+	repos := map[string]bool{source.NormalizeURL(repoURL): true}
 	writes := func(g Gomega) float64 {
 		total := 0.0
 		for _, r := range []string{"jobs", "deployments", "services", "serviceaccounts", "roles", "rolebindings", "validatingwebhookconfigurations", "pods", "configsyncs"} {
@@ -157,8 +167,7 @@ func TestHelmHooksRunInPhases(t *testing.T) {
 		// other writer, which proves ours wrote nothing.
 		g.Expect(writes(g) - before).To(BeZero())
 	}, timeout).Should(Succeed())
-	g.Expect(getConfigSync(g, ns, "ingress").ResourceVersion).To(Equal(rv))
-	g.Expect(exists(g, &batchv1.Job{}, ns, createJob)).To(BeFalse())
+	g.Expect(getConfigSync(g, ns, name).ResourceVersion).To(Equal(rv))
 }
 
 // failJob does what the Job controller does when a Job ran out of retries.
