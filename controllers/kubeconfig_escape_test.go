@@ -127,11 +127,32 @@ func TestKubeconfigEscapesAreRefused(t *testing.T) {
 	tenantToken := "tenant-token-" + rand.Text()
 	registerSecret(operatorToken, tenantToken)
 
+	for _, e := range kubeconfigEscapes(operatorFiles{tokenFile, certFile, keyFile, keyPEM}, operatorToken, tenantToken) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			runKubeconfigEscape(t, repo.URL, e)
+		})
+	}
+}
+
+// operatorFiles are files of the operator's pod a kubeconfig may name: its
+// ServiceAccount token, and a client certificate and key (keyPEM is the
+// key's content).
+type operatorFiles struct {
+	tokenFile, certFile, keyFile string
+	keyPEM                       []byte
+}
+
+// kubeconfigEscapes are the kubeconfigs a tenant tries, each aimed at an
+// attacker's listener with the operator's files or the tenant's token.
+func kubeconfigEscapes(files operatorFiles, operatorToken, tenantToken string) []escape {
+	tokenFile, certFile, keyFile, keyPEM := files.tokenFile, files.certFile, files.keyFile, files.keyPEM
+
 	trusted := func(evil *attacker) *clientcmdapi.Cluster {
 		return &clientcmdapi.Cluster{Server: evil.srv.URL, CertificateAuthorityData: evil.ca}
 	}
 	execCred := `{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"` + tenantToken + `"}}`
-	escapes := []escape{{
+	return []escape{{
 		name: "tokenFile to the attacker, verified TLS",
 		kubeconfig: func(t *testing.T, evil *attacker, _ string) []byte {
 			return writeKubeconfig(t, trusted(evil), &clientcmdapi.AuthInfo{TokenFile: tokenFile})
@@ -180,53 +201,54 @@ func TestKubeconfigEscapesAreRefused(t *testing.T) {
 		},
 		field: "insecure-skip-tls-verify", secrets: []string{tenantToken},
 	}}
-	for _, e := range escapes {
-		t.Run(e.name, func(t *testing.T) {
-			t.Parallel()
-			g := NewWithT(t)
-			ctx := context.Background()
-			evil := startAttacker(t)
-			marker := filepath.Join(t.TempDir(), "exec-ran")
-			// Registered after startAttacker, so it runs before the listener
-			// closes, and even when an assertion below stops the test.
-			t.Cleanup(func() {
-				if n, r, c := evil.conns.Load(), evil.requests.Load(), evil.clientCerts.Load(); n+r+c > 0 {
-					t.Errorf("the attacker's listener saw %d connection(s), %d request(s), %d client certificate(s)", n, r, c)
-				}
-				if _, err := os.Stat(marker); err == nil {
-					t.Errorf("the exec plugin ran inside the operator")
-				}
-			})
-			ns := newNamespace(t)
-			g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "elsewhere"},
-				Data: map[string][]byte{"value": e.kubeconfig(t, evil, marker)}})).To(Succeed())
-			cs := newConfigSync(ns, "escape", repo.URL, "")
-			cs.Spec.KubeConfigSecretRef = &configsv1.SecretKeyReference{Name: "elsewhere"}
-			g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+}
 
-			g.Eventually(func(g Gomega) {
-				cs := getConfigSync(g, ns, "escape")
-				ready := condition(cs, configsv1.ConditionReady)
-				g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
-				g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied))
-				g.Expect(ready.Message).To(And(ContainSubstring("kubeconfig Secret "+ns+"/elsewhere"), ContainSubstring(e.field+" is not allowed")))
-				g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(configsv1.ReasonAccessDenied))
-			}, timeout).Should(Succeed())
+// runKubeconfigEscape creates a ConfigSync of repoURL whose kubeconfig
+// Secret holds e's kubeconfig, aimed at an attacker's listener of its own,
+// and checks that it is refused with nothing reached, applied or leaked.
+func runKubeconfigEscape(t *testing.T, repoURL string, e escape) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	evil := startAttacker(t)
+	marker := filepath.Join(t.TempDir(), "exec-ran")
+	// Registered after startAttacker, so it runs before the listener
+	// closes, and even when an assertion below stops the test.
+	t.Cleanup(func() {
+		if n, r, c := evil.conns.Load(), evil.requests.Load(), evil.clientCerts.Load(); n+r+c > 0 {
+			t.Errorf("the attacker's listener saw %d connection(s), %d request(s), %d client certificate(s)", n, r, c)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Errorf("the exec plugin ran inside the operator")
+		}
+	})
+	ns := newNamespace(t)
+	g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "elsewhere"},
+		Data: map[string][]byte{"value": e.kubeconfig(t, evil, marker)}})).To(Succeed())
+	cs := newConfigSync(ns, "escape", repoURL, "")
+	cs.Spec.KubeConfigSecretRef = &configsv1.SecretKeyReference{Name: "elsewhere"}
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
 
-			cs = getConfigSync(g, ns, "escape")
-			g.Expect(cs.Status.Inventory).To(BeEmpty())
-			g.Expect(cs.Status.AppliedTargets).To(BeZero())
-			err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "escaped-config"}, &corev1.ConfigMap{})
-			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nothing is applied")
-			msg := condition(cs, configsv1.ConditionReady).Message
-			recordEscape(t, "kubeconfig "+e.name, configsv1.ReasonAccessDenied+": "+quote(e.field+" is not allowed"),
-				condition(cs, configsv1.ConditionReady).Reason, evil.conns.Load()+evil.requests.Load(), 0)
-			g.Expect(msg).NotTo(ContainSubstring(strings.TrimPrefix(evil.srv.URL, "https://")), "the message quotes nothing of the Secret")
-			for _, s := range e.secrets {
-				assertNoLeak(g, ns, "escape", s)
-				g.Expect(managerLogs.String()).NotTo(ContainSubstring(s))
-			}
-		})
+	g.Eventually(func(g Gomega) {
+		cs := getConfigSync(g, ns, "escape")
+		ready := condition(cs, configsv1.ConditionReady)
+		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied))
+		g.Expect(ready.Message).To(And(ContainSubstring("kubeconfig Secret "+ns+"/elsewhere"), ContainSubstring(e.field+" is not allowed")))
+		g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(configsv1.ReasonAccessDenied))
+	}, timeout).Should(Succeed())
+
+	cs = getConfigSync(g, ns, "escape")
+	g.Expect(cs.Status.Inventory).To(BeEmpty())
+	g.Expect(cs.Status.AppliedTargets).To(BeZero())
+	err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "escaped-config"}, &corev1.ConfigMap{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nothing is applied")
+	msg := condition(cs, configsv1.ConditionReady).Message
+	recordEscape(t, "kubeconfig "+e.name, configsv1.ReasonAccessDenied+": "+quote(e.field+" is not allowed"),
+		condition(cs, configsv1.ConditionReady).Reason, evil.conns.Load()+evil.requests.Load(), 0)
+	g.Expect(msg).NotTo(ContainSubstring(strings.TrimPrefix(evil.srv.URL, "https://")), "the message quotes nothing of the Secret")
+	for _, s := range e.secrets {
+		assertNoLeak(g, ns, "escape", s)
+		g.Expect(managerLogs.String()).NotTo(ContainSubstring(s))
 	}
 }
 
