@@ -218,12 +218,25 @@ type badFixture struct {
 // object synced before stays (nothing pruned), status.charts still names
 // 1.0.0, and nothing of the bad chart is applied.
 func TestBadRemoteChartsApplyNothingAndPruneNothing(t *testing.T) {
-	cases := []struct {
-		name    string
-		oci     bool
-		reason  string
-		breakIt func(t *testing.T, f badFixture, step *configsv1.HelmStep)
-	}{
+	for _, tc := range badRemoteCharts() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			runBadRemoteChart(t, tc)
+		})
+	}
+}
+
+// badRemoteChart is one bad change to a synced remote chart: breakIt makes
+// it, and reason is what Ready must say.
+type badRemoteChart struct {
+	name    string
+	oci     bool
+	reason  string
+	breakIt func(t *testing.T, f badFixture, step *configsv1.HelmStep)
+}
+
+func badRemoteCharts() []badRemoteChart {
+	return []badRemoteChart{
 		{"unknown chart", false, charts.ReasonChartNotFound, func(_ *testing.T, _ badFixture, s *configsv1.HelmStep) { s.Chart = "missing" }},
 		{"unknown OCI chart", true, charts.ReasonChartNotFound, func(_ *testing.T, _ badFixture, s *configsv1.HelmStep) { s.Chart = "missing" }},
 		{"unknown version", false, charts.ReasonChartVersionNotFound, func(_ *testing.T, _ badFixture, s *configsv1.HelmStep) { s.Version = "3.0.0" }},
@@ -255,75 +268,84 @@ func TestBadRemoteChartsApplyNothingAndPruneNothing(t *testing.T) {
 			s.Version = "2.0.0"
 		}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			if tc.reason == charts.ReasonChartUnreachable {
-				recordFault(t, tc.name+" (remote Helm chart)", "ChartUnreachable, retried; nothing applied or pruned; synced once it is back")
-			}
-			g := NewWithT(t)
-			ctx := context.Background()
-			f := badFixture{ns: newNamespace(t), digests: map[string]string{}}
-			ns := f.ns
-			var url string
-			if tc.oci {
-				f.reg = chartstest.NewRegistry(t, chartstest.RegistryOptions{Username: "u", Password: "good-password"})
-				for _, v := range []string{"1.0.0", "1.1.0"} {
-					f.digests[v] = f.reg.Push(t, chartstest.Chart("app", v, nil))
-				}
-				url = f.reg.URL()
-			} else {
-				f.repo = chartstest.NewRepo(t, chartstest.RepoOptions{Username: "u", Password: "good-password"})
-				for _, v := range []string{"1.0.0", "1.1.0"} {
-					f.digests[v] = f.repo.Publish(t, chartstest.Chart("app", v, nil))
-				}
-				url = f.repo.URL()
-			}
-			createSecret(t, ns, "creds", map[string]string{"username": "u", "password": "good-password"})
-			cs := helmSync(t, ns, "app", configsv1.HelmStep{RepoURL: url, Chart: "app", Version: "1.0.0",
-				AuthSecretRef: &configsv1.LocalObjectReference{Name: "creds"}})
-			g.Expect(k8s.Create(ctx, cs)).To(Succeed())
-			pruneAtCleanup(t, ns, "app")
-			chartVersionIs(g, ns, "app", "1.0.0")
-			var before *configsv1.ConfigSync
-			g.Eventually(func(g Gomega) {
-				before = getConfigSync(g, ns, "app")
-				g.Expect(condition(before, configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
-				g.Expect(before.Status.Inventory).To(HaveLen(1))
-			}, timeout).Should(Succeed())
+}
 
-			setHelmStep(t, ns, "app", func(s *configsv1.HelmStep) { tc.breakIt(t, f, s) })
-			// A reconcile request reads the index afresh: an outage or a
-			// revoked password shows even while the index is cached.
-			requestReconcile(t, ns, "app")
-			g.Eventually(func(g Gomega) {
-				cs := getConfigSync(g, ns, "app")
-				ready := condition(cs, configsv1.ConditionReady)
-				g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
-				g.Expect(ready.Reason).To(Equal(tc.reason), ready.Message)
-				g.Expect(cs.Status.LastHandledReconcileAt).To(Equal(cs.Annotations[configsv1.AnnotationReconcileRequestedAt]))
-				g.Expect(events(g, ns)).To(haveEvent(corev1.EventTypeWarning, configsv1.ReasonFetchFailed, HavePrefix(tc.reason)))
-			}, timeout).Should(Succeed())
-			cs = getConfigSync(g, ns, "app")
-			g.Expect(cs.Status.Inventory).To(Equal(before.Status.Inventory), "nothing pruned from the inventory")
-			g.Expect(cs.Status.Charts).To(Equal(before.Status.Charts), "status.charts names what is applied")
-			g.Expect(configMapData(g, ns, "rel-app")).To(HaveKeyWithValue("version", "1.0.0"), "the object synced before stays as it was")
-			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "evil"}, &corev1.ConfigMap{})).NotTo(Succeed(), "nothing of a tampered chart applied")
-			if tc.reason != charts.ReasonChartUnreachable {
-				g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(tc.reason), "waits for a fix")
-			} else {
-				g.Expect(condition(cs, configsv1.ConditionReconciling).Reason).To(Equal(tc.reason), "retried with backoff")
-				// Back up: the retries converge with no one asking.
-				if f.reg != nil {
-					f.reg.SetDown(false)
-				} else {
-					f.repo.SetDown(false)
-				}
-				g.Eventually(func(g Gomega) {
-					g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
-				}, timeout).Should(Succeed())
-			}
-		})
+// newBadFixture starts, in a new namespace, a Helm repository (or with oci
+// an OCI registry) with basic auth that holds app 1.0.0 and 1.1.0, and
+// returns it with its URL.
+func newBadFixture(t *testing.T, oci bool) (badFixture, string) {
+	t.Helper()
+	f := badFixture{ns: newNamespace(t), digests: map[string]string{}}
+	var url string
+	if oci {
+		f.reg = chartstest.NewRegistry(t, chartstest.RegistryOptions{Username: "u", Password: "good-password"})
+		for _, v := range []string{"1.0.0", "1.1.0"} {
+			f.digests[v] = f.reg.Push(t, chartstest.Chart("app", v, nil))
+		}
+		url = f.reg.URL()
+	} else {
+		f.repo = chartstest.NewRepo(t, chartstest.RepoOptions{Username: "u", Password: "good-password"})
+		for _, v := range []string{"1.0.0", "1.1.0"} {
+			f.digests[v] = f.repo.Publish(t, chartstest.Chart("app", v, nil))
+		}
+		url = f.repo.URL()
+	}
+	return f, url
+}
+
+// runBadRemoteChart syncs 1.0.0 of the fixture's chart, makes tc's bad
+// change and checks that nothing is applied or pruned.
+func runBadRemoteChart(t *testing.T, tc badRemoteChart) {
+	if tc.reason == charts.ReasonChartUnreachable {
+		recordFault(t, tc.name+" (remote Helm chart)", "ChartUnreachable, retried; nothing applied or pruned; synced once it is back")
+	}
+	g := NewWithT(t)
+	ctx := context.Background()
+	f, url := newBadFixture(t, tc.oci)
+	ns := f.ns
+	createSecret(t, ns, "creds", map[string]string{"username": "u", "password": "good-password"})
+	cs := helmSync(t, ns, "app", configsv1.HelmStep{RepoURL: url, Chart: "app", Version: "1.0.0",
+		AuthSecretRef: &configsv1.LocalObjectReference{Name: "creds"}})
+	g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+	pruneAtCleanup(t, ns, "app")
+	chartVersionIs(g, ns, "app", "1.0.0")
+	var before *configsv1.ConfigSync
+	g.Eventually(func(g Gomega) {
+		before = getConfigSync(g, ns, "app")
+		g.Expect(condition(before, configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(before.Status.Inventory).To(HaveLen(1))
+	}, timeout).Should(Succeed())
+
+	setHelmStep(t, ns, "app", func(s *configsv1.HelmStep) { tc.breakIt(t, f, s) })
+	// A reconcile request reads the index afresh: an outage or a
+	// revoked password shows even while the index is cached.
+	requestReconcile(t, ns, "app")
+	g.Eventually(func(g Gomega) {
+		cs := getConfigSync(g, ns, "app")
+		ready := condition(cs, configsv1.ConditionReady)
+		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(ready.Reason).To(Equal(tc.reason), ready.Message)
+		g.Expect(cs.Status.LastHandledReconcileAt).To(Equal(cs.Annotations[configsv1.AnnotationReconcileRequestedAt]))
+		g.Expect(events(g, ns)).To(haveEvent(corev1.EventTypeWarning, configsv1.ReasonFetchFailed, HavePrefix(tc.reason)))
+	}, timeout).Should(Succeed())
+	cs = getConfigSync(g, ns, "app")
+	g.Expect(cs.Status.Inventory).To(Equal(before.Status.Inventory), "nothing pruned from the inventory")
+	g.Expect(cs.Status.Charts).To(Equal(before.Status.Charts), "status.charts names what is applied")
+	g.Expect(configMapData(g, ns, "rel-app")).To(HaveKeyWithValue("version", "1.0.0"), "the object synced before stays as it was")
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "evil"}, &corev1.ConfigMap{})).NotTo(Succeed(), "nothing of a tampered chart applied")
+	if tc.reason != charts.ReasonChartUnreachable {
+		g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(tc.reason), "waits for a fix")
+	} else {
+		g.Expect(condition(cs, configsv1.ConditionReconciling).Reason).To(Equal(tc.reason), "retried with backoff")
+		// Back up: the retries converge with no one asking.
+		if f.reg != nil {
+			f.reg.SetDown(false)
+		} else {
+			f.repo.SetDown(false)
+		}
+		g.Eventually(func(g Gomega) {
+			g.Expect(condition(getConfigSync(g, ns, "app"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		}, timeout).Should(Succeed())
 	}
 }
 
