@@ -74,59 +74,9 @@ func TestTenantReadsOnlyWhatItsServiceAccountMay(t *testing.T) {
 	createSecret(t, ns, "sops-age", map[string]string{"billing.agekey": string(key)})
 	createSecret(t, ns, "git-creds", map[string]string{"username": "deploy", "password": gitPassword})
 	// The kubeconfig names a server of the tenant's, which counts connections.
-	var conns atomic.Int64
-	remote := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{}`))
-	}))
-	remote.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	remote.StartTLS()
-	t.Cleanup(func() {
-		remote.Close()
-		if n := conns.Load(); n > 0 {
-			t.Errorf("the kubeconfig's server saw %d connection(s)", n)
-		}
-	})
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["prod"] = &clientcmdapi.Cluster{Server: remote.URL,
-		CertificateAuthorityData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: remote.Certificate().Raw})}
-	kc.AuthInfos["team"] = &clientcmdapi.AuthInfo{Token: tenantToken}
-	kc.Contexts["prod"] = &clientcmdapi.Context{Cluster: "prod", AuthInfo: "team"}
-	kc.CurrentContext = "prod"
-	kcData, err := clientcmd.Write(*kc)
-	g.Expect(err).NotTo(HaveOccurred())
-	createSecret(t, ns, "prod-cluster", map[string]string{"value": string(kcData)})
+	conns := createCountedKubeconfig(t, ns, "prod-cluster", tenantToken)
 
-	server := testgit.Start(t)
-	tmpl := server.NewRepo(t, "values.git")
-	tmpl.Commit(t, map[string]string{"cm.yaml": valuesTemplate}, "values")
-	billing := server.NewRepo(t, "billing.git")
-	billing.Commit(t, fixtureFiles(t, "sops-template/repo"), "billing config")
-	private := testgit.StartWith(t, testgit.Options{Username: "deploy", Password: gitPassword})
-	privateRepo := private.NewRepo(t, "private.git")
-	privateRepo.Commit(t, map[string]string{"cm.yaml": configMap("private-config", "blue")}, "private")
-	plain := server.NewRepo(t, "plain.git")
-	plain.Commit(t, map[string]string{"cm.yaml": configMap("remote-config", "blue")}, "plain")
-
-	asDeployer := func(cs *configsv1.ConfigSync) *configsv1.ConfigSync {
-		cs.Spec.ServiceAccountName = "deployer"
-		return cs
-	}
-	kubeconfig := asDeployer(newConfigSync(ns, "kubeconfig", plain.URL, ""))
-	kubeconfig.Spec.KubeConfigSecretRef = &configsv1.SecretKeyReference{Name: "prod-cluster"}
-	for _, cs := range []*configsv1.ConfigSync{
-		asDeployer(withValuesFrom(newConfigSync(ns, "values-secret", tmpl.URL, ""), "Secret", "db-admin")),
-		asDeployer(withValuesFrom(newConfigSync(ns, "values-configmap", tmpl.URL, ""), "ConfigMap", "team-values")),
-		asDeployer(sopsThenTemplate(ns, "sops", billing.URL, "sops-age")),
-		asDeployer(withAuth(newConfigSync(ns, "auth", privateRepo.URL, ""), configsv1.AuthHTTPS, "git-creds")),
-		kubeconfig,
-	} {
-		g.Expect(k8s.Create(ctx, cs)).To(Succeed())
-	}
+	private := createDeployerSyncs(t, ns, gitPassword)
 
 	t.Run("valuesFrom a ConfigMap it may read", func(t *testing.T) {
 		NewWithT(t).Eventually(func(g Gomega) {
@@ -166,6 +116,77 @@ func TestTenantReadsOnlyWhatItsServiceAccountMay(t *testing.T) {
 	for _, s := range []string{password, gitPassword, tenantToken} {
 		g.Expect(managerLogs.String()).NotTo(ContainSubstring(s))
 	}
+}
+
+// createCountedKubeconfig starts a TLS server that counts the connections
+// it sees (the test fails if any is made) and creates Secret ns/name
+// holding a kubeconfig for it with token; it returns the count.
+func createCountedKubeconfig(t *testing.T, ns, name, token string) *atomic.Int64 {
+	t.Helper()
+	var conns atomic.Int64
+	remote := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	remote.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	remote.StartTLS()
+	t.Cleanup(func() {
+		remote.Close()
+		if n := conns.Load(); n > 0 {
+			t.Errorf("the kubeconfig's server saw %d connection(s)", n)
+		}
+	})
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["prod"] = &clientcmdapi.Cluster{Server: remote.URL,
+		CertificateAuthorityData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: remote.Certificate().Raw})}
+	kc.AuthInfos["team"] = &clientcmdapi.AuthInfo{Token: token}
+	kc.Contexts["prod"] = &clientcmdapi.Context{Cluster: "prod", AuthInfo: "team"}
+	kc.CurrentContext = "prod"
+	kcData, err := clientcmd.Write(*kc)
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	createSecret(t, ns, name, map[string]string{"value": string(kcData)})
+	return &conns
+}
+
+// createDeployerSyncs creates, in ns, the repositories and the five
+// ConfigSyncs applying as deployer of
+// TestTenantReadsOnlyWhatItsServiceAccountMay; it returns the Git server
+// that wants gitPassword.
+func createDeployerSyncs(t *testing.T, ns, gitPassword string) *testgit.Server {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
+	server := testgit.Start(t)
+	tmpl := server.NewRepo(t, "values.git")
+	tmpl.Commit(t, map[string]string{"cm.yaml": valuesTemplate}, "values")
+	billing := server.NewRepo(t, "billing.git")
+	billing.Commit(t, fixtureFiles(t, "sops-template/repo"), "billing config")
+	private := testgit.StartWith(t, testgit.Options{Username: "deploy", Password: gitPassword})
+	privateRepo := private.NewRepo(t, "private.git")
+	privateRepo.Commit(t, map[string]string{"cm.yaml": configMap("private-config", "blue")}, "private")
+	plain := server.NewRepo(t, "plain.git")
+	plain.Commit(t, map[string]string{"cm.yaml": configMap("remote-config", "blue")}, "plain")
+
+	asDeployer := func(cs *configsv1.ConfigSync) *configsv1.ConfigSync {
+		cs.Spec.ServiceAccountName = "deployer"
+		return cs
+	}
+	kubeconfig := asDeployer(newConfigSync(ns, "kubeconfig", plain.URL, ""))
+	kubeconfig.Spec.KubeConfigSecretRef = &configsv1.SecretKeyReference{Name: "prod-cluster"}
+	for _, cs := range []*configsv1.ConfigSync{
+		asDeployer(withValuesFrom(newConfigSync(ns, "values-secret", tmpl.URL, ""), "Secret", "db-admin")),
+		asDeployer(withValuesFrom(newConfigSync(ns, "values-configmap", tmpl.URL, ""), "ConfigMap", "team-values")),
+		asDeployer(sopsThenTemplate(ns, "sops", billing.URL, "sops-age")),
+		asDeployer(withAuth(newConfigSync(ns, "auth", privateRepo.URL, ""), configsv1.AuthHTTPS, "git-creds")),
+		kubeconfig,
+	} {
+		g.Expect(k8s.Create(ctx, cs)).To(Succeed())
+	}
+	return private
 }
 
 // Given an operator shard that impersonates ServiceAccount "deployer" by
@@ -252,37 +273,13 @@ func TestRenderedObjectsStayInTheirNamespace(t *testing.T) {
 		g.Expect(condition(getConfigSync(g, a, "own"), configsv1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(configMapData(g, a, "own-config")).To(HaveKeyWithValue("color", "blue"))
 	}, timeout).Should(Succeed())
-	refused := func(t *testing.T, escape, name string, what ...string) {
-		g := NewWithT(t)
-		g.Eventually(func(g Gomega) {
-			cs := getConfigSync(g, a, name)
-			ready := condition(cs, configsv1.ConditionReady)
-			g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
-			g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied))
-			g.Expect(ready.Message).To(ContainSubstring("--no-cross-namespace-refs"))
-			for _, w := range what {
-				g.Expect(ready.Message).To(ContainSubstring(w))
-			}
-			g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(configsv1.ReasonAccessDenied))
-			g.Expect(cs.Status.Inventory).To(BeEmpty())
-		}, timeout).Should(Succeed(), name)
-		ready := condition(getConfigSync(g, a, name), configsv1.ConditionReady)
-		t.Logf("%s: %s", name, ready.Message)
-		recordEscape(t, escape, configsv1.ReasonAccessDenied+": "+quote("--no-cross-namespace-refs"), ready.Reason, 0, len(appliedBy(g, a, name)))
-	}
-	notApplied := func(t *testing.T, keys ...client.ObjectKey) {
-		for _, key := range keys {
-			err := k8s.Get(ctx, key, &corev1.ConfigMap{})
-			NewWithT(t).Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%s must not be applied", key)
-		}
-	}
 	t.Run("a ConfigMap in another namespace is refused", func(t *testing.T) {
-		refused(t, "rendered ConfigMap in another namespace", "reach", "ConfigMap theirs is in namespace "+b)
-		notApplied(t, client.ObjectKey{Namespace: a, Name: "mine"}, client.ObjectKey{Namespace: b, Name: "theirs"})
+		refusedOutsideItsNamespace(t, a, "rendered ConfigMap in another namespace", "reach", "ConfigMap theirs is in namespace "+b)
+		configMapsNotApplied(t, client.ObjectKey{Namespace: a, Name: "mine"}, client.ObjectKey{Namespace: b, Name: "theirs"})
 	})
 	t.Run("a ClusterRoleBinding is refused", func(t *testing.T) {
-		refused(t, "rendered ClusterRoleBinding", "crb", "ClusterRoleBinding "+crbName+" is cluster-scoped", "--allow-cluster-scoped")
-		notApplied(t, client.ObjectKey{Namespace: a, Name: "with-binding"})
+		refusedOutsideItsNamespace(t, a, "rendered ClusterRoleBinding", "crb", "ClusterRoleBinding "+crbName+" is cluster-scoped", "--allow-cluster-scoped")
+		configMapsNotApplied(t, client.ObjectKey{Namespace: a, Name: "with-binding"})
 	})
 	t.Run("--allow-cluster-scoped applies the ClusterRoleBinding", func(t *testing.T) {
 		NewWithT(t).Eventually(func(g Gomega) {
@@ -294,7 +291,38 @@ func TestRenderedObjectsStayInTheirNamespace(t *testing.T) {
 		}, timeout).Should(Succeed())
 	})
 	t.Run("--allow-cluster-scoped still refuses another namespace", func(t *testing.T) {
-		refused(t, "rendered ConfigMap in another namespace, cluster-scoped allowed", "reach-allowed", "ConfigMap theirs is in namespace "+b)
-		notApplied(t, client.ObjectKey{Namespace: a, Name: "mine"}, client.ObjectKey{Namespace: b, Name: "theirs"})
+		refusedOutsideItsNamespace(t, a, "rendered ConfigMap in another namespace, cluster-scoped allowed", "reach-allowed", "ConfigMap theirs is in namespace "+b)
+		configMapsNotApplied(t, client.ObjectKey{Namespace: a, Name: "mine"}, client.ObjectKey{Namespace: b, Name: "theirs"})
 	})
+}
+
+// refusedOutsideItsNamespace waits until ConfigSync ns/name is refused by
+// --no-cross-namespace-refs, with a message naming what, and records the
+// escape in docs/reliability.md.
+func refusedOutsideItsNamespace(t *testing.T, ns, escape, name string, what ...string) {
+	g := NewWithT(t)
+	g.Eventually(func(g Gomega) {
+		cs := getConfigSync(g, ns, name)
+		ready := condition(cs, configsv1.ConditionReady)
+		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied))
+		g.Expect(ready.Message).To(ContainSubstring("--no-cross-namespace-refs"))
+		for _, w := range what {
+			g.Expect(ready.Message).To(ContainSubstring(w))
+		}
+		g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(configsv1.ReasonAccessDenied))
+		g.Expect(cs.Status.Inventory).To(BeEmpty())
+	}, timeout).Should(Succeed(), name)
+	ready := condition(getConfigSync(g, ns, name), configsv1.ConditionReady)
+	t.Logf("%s: %s", name, ready.Message)
+	recordEscape(t, escape, configsv1.ReasonAccessDenied+": "+quote("--no-cross-namespace-refs"), ready.Reason, 0, len(appliedBy(g, ns, name)))
+}
+
+// configMapsNotApplied checks that none of the ConfigMaps keys exists.
+func configMapsNotApplied(t *testing.T, keys ...client.ObjectKey) {
+	ctx := context.Background()
+	for _, key := range keys {
+		err := k8s.Get(ctx, key, &corev1.ConfigMap{})
+		NewWithT(t).Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%s must not be applied", key)
+	}
 }
