@@ -31,20 +31,7 @@ func TestWebhookEscapesTriggerNothing(t *testing.T) {
 	token := []byte("escape-token-" + ns)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "webhook-token"}, Data: map[string][]byte{receiver.SecretKey: token}}
 	g.Expect(k8s.Create(ctx, secret)).To(Succeed())
-	var triggered atomic.Int64
-	srv := httptest.NewServer(&receiver.Handler{
-		Secret: receiver.SecretFromCluster(k8s, client.ObjectKeyFromObject(secret)),
-		Trigger: func(ctx context.Context, namespace string, repos map[string]bool, branches []string) (int, error) {
-			triggered.Add(1)
-			return reconciler.TriggerPush(ctx, namespace, repos, branches)
-		},
-		NamespaceSecret: func(namespace string) receiver.SecretFunc {
-			return receiver.SecretFromCluster(k8s, client.ObjectKey{Namespace: namespace, Name: receiver.NamespaceSecretName})
-		},
-		Serves: reconciler.ServesNamespace,
-		Log:    ctrl.Log.WithName("receiver"),
-	})
-	t.Cleanup(srv.Close)
+	srv, triggered := startCountingReceiver(t, client.ObjectKeyFromObject(secret))
 	server := testgit.Start(t)
 	repo := server.NewRepo(t, "webhook-escape.git")
 	repo.Commit(t, map[string]string{"cm.yaml": configMap("hooked", "v0")}, "v0")
@@ -85,11 +72,56 @@ func TestWebhookEscapesTriggerNothing(t *testing.T) {
 	g.Expect(send(t, own)).To(Equal(http.StatusOK))
 	g.Expect(triggered.Load()).To(Equal(int64(2)))
 
-	for _, tc := range []struct {
-		name string
-		req  func(t *testing.T) *http.Request
-		want int
-	}{
+	for _, tc := range webhookEscapes(signed, ns, other, token, otherToken) {
+		t.Run(tc.name, func(t *testing.T) {
+			before := triggered.Load()
+			code := send(t, tc.req(t))
+			got := triggered.Load() - before
+			outcome := sprintf("%d %s, %d sync(s) triggered", code, http.StatusText(code), got)
+			record(finding{Suite: "tenant escape", Case: tc.name, Want: sprintf("%d %s, no sync triggered", tc.want, http.StatusText(tc.want)), Got: outcome, Pass: code == tc.want && got == 0})
+			if code != tc.want || got != 0 {
+				t.Errorf("%s: got %s", tc.name, outcome)
+			}
+		})
+	}
+}
+
+// startCountingReceiver serves the webhook receiver, with the cluster's
+// token in Secret secret and a namespace's in its own Secret, and counts
+// the syncs it triggers.
+func startCountingReceiver(t *testing.T, secret client.ObjectKey) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var triggered atomic.Int64
+	srv := httptest.NewServer(&receiver.Handler{
+		Secret: receiver.SecretFromCluster(k8s, secret),
+		Trigger: func(ctx context.Context, namespace string, repos map[string]bool, branches []string) (int, error) {
+			triggered.Add(1)
+			return reconciler.TriggerPush(ctx, namespace, repos, branches)
+		},
+		NamespaceSecret: func(namespace string) receiver.SecretFunc {
+			return receiver.SecretFromCluster(k8s, client.ObjectKey{Namespace: namespace, Name: receiver.NamespaceSecretName})
+		},
+		Serves: reconciler.ServesNamespace,
+		Log:    ctrl.Log.WithName("receiver"),
+	})
+	t.Cleanup(srv.Close)
+	return srv, &triggered
+}
+
+// webhookEscape is one request to the receiver and the status it must get.
+type webhookEscape struct {
+	name string
+	req  func(t *testing.T) *http.Request
+	want int
+}
+
+// webhookEscapes are the requests tried against the receiver: signed signs
+// a fixture's body for the ConfigSync's repository with a key; token is the
+// cluster's, otherToken the tenant of namespace other's; ns holds the
+// ConfigSync.
+func webhookEscapes(signed func(t *testing.T, f receiver.Fixture, key []byte) *http.Request, ns, other string, token, otherToken []byte) []webhookEscape {
+	github := receiver.Fixtures[0]
+	return []webhookEscape{
 		{"webhook without a signature", func(t *testing.T) *http.Request {
 			req := signed(t, github, token)
 			req.Header.Del("X-Hub-Signature-256")
@@ -131,17 +163,6 @@ func TestWebhookEscapesTriggerNothing(t *testing.T) {
 			req.Body, req.ContentLength = io.NopCloser(strings.NewReader(big)), int64(len(big))
 			return req
 		}, http.StatusRequestEntityTooLarge},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			before := triggered.Load()
-			code := send(t, tc.req(t))
-			got := triggered.Load() - before
-			outcome := sprintf("%d %s, %d sync(s) triggered", code, http.StatusText(code), got)
-			record(finding{Suite: "tenant escape", Case: tc.name, Want: sprintf("%d %s, no sync triggered", tc.want, http.StatusText(tc.want)), Got: outcome, Pass: code == tc.want && got == 0})
-			if code != tc.want || got != 0 {
-				t.Errorf("%s: got %s", tc.name, outcome)
-			}
-		})
 	}
 }
 
