@@ -182,28 +182,52 @@ func overviewOf(items []configsv1.ConfigSync, f filter) overviewData {
 
 // detailData is a ConfigSync's page.
 type detailData struct {
-	Row        row
-	CS         *configsv1.ConfigSync
-	Source     []field
-	Steps      []step
-	Conditions []metav1.Condition
-	Targets    []configsv1.TargetStatus
-	Inventory  []liveObject
-	More       int // inventory entries not shown
-	Events     []corev1.Event
-	EventsErr  string
-	History    []historyRow
-	Pinned     string // spec.rollback.toRevision
-	Notice     string
+	Row    row
+	CS     *configsv1.ConfigSync
+	Source []field
+	Steps  []step
+	// Conditions, Targets and Inventory are the page's plain tables.
+	Conditions, Targets, Inventory listTable
+	Events                         []corev1.Event
+	EventsErr                      string
+	History                        []historyRow
+	Pinned                         string // spec.rollback.toRevision
+	Notice                         string
 }
 
 type field struct{ Name, Value string }
 
 type step struct{ Kind, Detail string }
 
-type liveObject struct {
-	configsv1.ObjectReference
-	Status, Message string
+// listTable is a table of the page whose rows are cells of text: the
+// "list" template draws every such table the same way.
+type listTable struct {
+	ID, Title string
+	Head      []string
+	Rows      [][]cell
+	// Empty is the one row of a table without rows; Note follows the table.
+	Empty, Note string
+}
+
+// cell is a table cell: text, an aside in small print, a CSS class.
+type cell struct{ Text, Small, Class string }
+
+func conditionsTable(conds []metav1.Condition) listTable {
+	t := listTable{ID: "conditions", Title: "Conditions", Empty: "None yet.", Head: []string{"Type", "Status", "Reason", "Message", "Since"}}
+	for _, c := range conds {
+		t.Rows = append(t.Rows, []cell{{Text: c.Type}, {Text: string(c.Status), Class: "cond-" + string(c.Status)},
+			{Text: c.Reason}, {Text: c.Message, Class: "msg"}, {Text: age(c.LastTransitionTime.Time)}})
+	}
+	return t
+}
+
+func targetsTable(targets []configsv1.TargetStatus) listTable {
+	t := listTable{ID: "targets", Title: "Targets", Empty: "No result yet.", Head: []string{"Kind", "Namespace", "Name", "Result", "Message"}}
+	for _, ts := range targets {
+		t.Rows = append(t.Rows, []cell{{Text: ts.Kind}, {Text: ts.Namespace}, {Text: ts.Name},
+			{Text: string(ts.Result), Class: "result-" + string(ts.Result)}, {Text: ts.Message, Class: "msg"}})
+	}
+	return t
 }
 
 type historyRow struct {
@@ -219,7 +243,7 @@ const maxInventoryShown = 200
 
 func (s *Server) detailOf(ctx context.Context, cs *configsv1.ConfigSync) detailData {
 	git := cs.Spec.Source.Git
-	d := detailData{Row: rowOf(cs), CS: cs, Conditions: cs.Status.Conditions, Targets: cs.Status.Targets}
+	d := detailData{Row: rowOf(cs), CS: cs, Conditions: conditionsTable(cs.Status.Conditions), Targets: targetsTable(cs.Status.Targets)}
 	d.Source = []field{
 		{"Repository", source.RedactURL(git.URL())},
 		{"Branch", orDash(git.Branch)},
@@ -240,7 +264,7 @@ func (s *Server) detailOf(ctx context.Context, cs *configsv1.ConfigSync) detailD
 		marked = marked || current
 		d.History = append(d.History, historyRow{HistoryEntry: h, Current: current, Applied: h.Revision == cs.Status.SourceRevision})
 	}
-	d.Inventory, d.More = s.liveInventory(ctx, cs.Status.Inventory)
+	d.Inventory = s.liveInventory(ctx, cs.Status.Inventory)
 	d.Events, d.EventsErr = s.eventsOf(ctx, cs)
 	return d
 }
@@ -269,17 +293,18 @@ func stepOf(st configsv1.RenderStep) step {
 
 // liveInventory reads each object's live state (kstatus). A Secret is read
 // as metadata only: its values never enter this process.
-func (s *Server) liveInventory(ctx context.Context, refs []configsv1.ObjectReference) ([]liveObject, int) {
-	more := 0
+func (s *Server) liveInventory(ctx context.Context, refs []configsv1.ObjectReference) listTable {
+	t := listTable{ID: "inventory", Title: "Objects", Empty: "Nothing applied yet.", Head: []string{"Kind", "Namespace", "Name", "Live state", "Message"}}
 	if len(refs) > maxInventoryShown {
-		refs, more = refs[:maxInventoryShown], len(refs)-maxInventoryShown
+		t.Note = fmt.Sprintf("and %d more, not read live.", len(refs)-maxInventoryShown)
+		refs = refs[:maxInventoryShown]
 	}
-	out := make([]liveObject, 0, len(refs))
 	for _, ref := range refs {
 		st, msg := s.liveStatus(ctx, ref)
-		out = append(out, liveObject{ObjectReference: ref, Status: st, Message: msg})
+		t.Rows = append(t.Rows, []cell{{Text: ref.Kind, Small: ref.APIVersion}, {Text: ref.Namespace}, {Text: ref.Name},
+			{Text: st, Class: "kstatus-" + st}, {Text: msg, Class: "msg"}})
 	}
-	return out, more
+	return t
 }
 
 func (s *Server) liveStatus(ctx context.Context, ref configsv1.ObjectReference) (string, string) {
