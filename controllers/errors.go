@@ -38,38 +38,40 @@ func reasonOf(err error) (string, bool) {
 	return configsv1.ReasonReconciliationFailed, true
 }
 
-// classified says whether err already carries the reason a stage reports
-// it under (an AccessDenied from readInput, say), which passes on unchanged.
-func classified(err error) bool {
+// hasStageReason says whether err already carries the reason a stage
+// reports it under (an AccessDenied from readInput, say), which a stage
+// passes on unchanged.
+func hasStageReason(err error) bool {
 	var se *stageError
 	return errors.As(err, &se)
 }
 
-// classify gives err the reason its own package gave it (the source's, the
-// chart fetcher's), or fallback as a transient failure.
-func classify(err error, fallback string) error {
-	var f failure.Error
-	if errors.As(err, &f) {
-		return &stageError{reason: f.ConditionReason(), transient: f.Transient(), err: err}
+// withReason keeps the reason err's own package gave it (failure.ReasonOf:
+// the source's, the chart fetcher's), or makes it a transient failure of
+// fallback. (reasonOf would read either; the fallback is what differs from
+// stage to stage.)
+func withReason(err error, fallback string) error {
+	if failure.ReasonOf(err) != "" {
+		return err
 	}
 	return transientErr(fallback, err)
 }
 
 // sourceErr maps a source error to its condition reason and retry policy.
-func sourceErr(err error) error { return classify(err, configsv1.ReasonFetchFailed) }
+func sourceErr(err error) error { return withReason(err, configsv1.ReasonFetchFailed) }
 
 // chartErr maps a chart failure to its condition reason and retry policy:
 // an unreachable host, or a Secret not there yet, is retried with backoff;
 // anything else waits for the user (Stalled).
 func chartErr(err error) error {
-	if classified(err) {
+	if hasStageReason(err) {
 		return err
 	}
 	var re *inputs.ReadError
 	if errors.As(err, &re) {
 		return transientErr(re.Reason, err)
 	}
-	return classify(err, configsv1.ReasonRenderFailed)
+	return withReason(err, configsv1.ReasonRenderFailed)
 }
 
 // eventReason groups condition reasons into the few Event reasons users
@@ -80,7 +82,9 @@ func eventReason(conditionReason string) string {
 		return conditionReason
 	case configsv1.ReasonInvalidManifest, configsv1.ReasonDryRunFailed, configsv1.ReasonApplyFailed, configsv1.ReasonAccessDenied:
 		return configsv1.ReasonApplyFailed
-	default: // the source's reasons
+	case configsv1.ReasonStatusWriteFailed, configsv1.ReasonReconciliationFailed:
+		return conditionReason // the operator's own trouble, not the source's
+	default: // the source's and the chart fetcher's reasons
 		return configsv1.ReasonFetchFailed
 	}
 }

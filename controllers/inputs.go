@@ -12,9 +12,11 @@ import (
 	"github.com/configsync/configsync/source"
 )
 
-// specReader reads what cs's spec names (valuesFrom, sops keys, chart
-// credentials and keyrings) as cs's identity (readInput), straight from the
-// apiserver, so the manager never caches every Secret of the cluster.
+// specReader reads what cs's render steps and source name (valuesFrom,
+// sops keys, chart credentials and keyrings, the Git credentials) as cs's
+// identity (readInput), straight from the apiserver, so the manager never
+// caches every Secret of the cluster. (The kubeconfig Secret goes through
+// readInput too, in applierFor.)
 type specReader struct {
 	r  *ConfigSyncReconciler
 	cs *configsv1.ConfigSync
@@ -58,7 +60,7 @@ func (r *ConfigSyncReconciler) gitAuth(ctx context.Context, cs *configsv1.Config
 		return nil, configErr(configsv1.ReasonAuthenticationFailed, fmt.Errorf("authMethod %s needs authSecretRef", git.AuthMethod))
 	}
 	data, err := r.specReader(cs).Read(ctx, inputs.Ref{Field: "authSecretRef", Kind: "Secret", Name: git.AuthSecretRef.Name})
-	if classified(err) {
+	if hasStageReason(err) {
 		return nil, err // AccessDenied
 	}
 	if err != nil {

@@ -113,23 +113,32 @@ func (r *ConfigSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.addFinalizer(ctx, cs); err != nil {
 		return ctrl.Result{}, err
 	}
-	run := &syncRun{cs: cs, before: cs.DeepCopy(), started: time.Now()}
+	run := r.startRun(cs)
+	if err := r.announce(ctx, run); err != nil {
+		// Nothing is recorded: the retry takes the same trigger again.
+		return ctrl.Result{}, err
+	}
 	defer func() { result, err = r.finish(ctx, run) }()
-	if cs.Spec.Suspend {
-		run.suspended = true
+	if run.suspended {
 		return
 	}
-	run.trigger = triggerOf(cs)
-	run.showProgress = run.newWork()
-	run.lastProgress = run.started
-	run.err = r.announce(ctx, run)
-	if run.err == nil {
-		run.err = r.sync(ctx, run)
-	}
+	run.err = r.sync(ctx, run)
 	if run.err != nil && canRollBack(run) {
 		run = r.rollBack(ctx, run)
 	}
 	return
+}
+
+// startRun begins a run of cs: suspended, or with its trigger taken.
+func (r *ConfigSyncReconciler) startRun(cs *configsv1.ConfigSync) *syncRun {
+	run := &syncRun{cs: cs, before: cs.DeepCopy(), started: time.Now(), suspended: cs.Spec.Suspend}
+	if run.suspended {
+		return run
+	}
+	run.trigger = triggerOf(cs)
+	run.showProgress = run.newWork()
+	run.lastProgress = run.started
+	return run
 }
 
 // addFinalizer comes first, so that no object is ever applied that the
@@ -153,40 +162,41 @@ func (r *ConfigSyncReconciler) addFinalizer(ctx context.Context, cs *configsv1.C
 // periodic resync says nothing, as that would cost a status write per
 // ConfigSync per interval.
 func (r *ConfigSyncReconciler) announce(ctx context.Context, run *syncRun) error {
+	if run.suspended {
+		return nil
+	}
 	if run.trigger == triggerRequest || (run.trigger == triggerSpecChange && run.cs.Status.ObservedGeneration > 0) {
 		return r.writeProgress(ctx, run, "fetching")
 	}
 	return nil
 }
 
-// sync runs the stages in order and stops at the first failure.
+// sync runs the stages in order and stops at the first failure. Each
+// stage's doing is what the Reconciling condition says while it runs (see
+// progress; announce said the first).
 func (r *ConfigSyncReconciler) sync(ctx context.Context, run *syncRun) error {
 	stages := []struct {
-		name string
-		run  func(context.Context, *syncRun) error
-		next string // what the Reconciling condition says once it is done
+		name, doing string
+		run         func(context.Context, *syncRun) error
 	}{
-		{"fetch", r.fetch, "rendering"},
-		{"render", r.render, "decoding the rendered objects"},
-		{"decode", r.decode, "dry-running and applying"},
-		{"apply", r.apply, "pruning"},
-		{"prune", r.prune, "checking health"},
-		{"health", r.health, ""},
+		{"fetch", "fetching", r.fetch},
+		{"render", "rendering", r.render},
+		{"decode", "decoding the rendered objects", r.decode},
+		{"apply", "dry-running and applying", r.apply},
+		{"prune", "pruning", r.prune},
+		{"health", "checking health", r.health},
 	}
-	for _, stage := range stages {
+	for i, stage := range stages {
+		if i > 0 {
+			if err := r.progress(ctx, run, stage.doing); err != nil {
+				return err
+			}
+		}
 		start := time.Now()
 		err := stage.run(ctx, run)
 		phaseDuration.WithLabelValues(stage.name).Observe(time.Since(start).Seconds())
 		if err != nil {
 			return err
-		}
-		if stage.name == "fetch" && run.cs.Status.SourceRevision != run.artifact.Commit {
-			run.showProgress = true // a new revision is news
-		}
-		if stage.next != "" {
-			if err := r.progress(ctx, run, stage.next); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

@@ -60,6 +60,9 @@ func (r *ConfigSyncReconciler) fetch(ctx context.Context, run *syncRun) error {
 		}
 	}
 	run.artifact = art
+	if run.cs.Status.SourceRevision != art.Commit {
+		run.showProgress = true // a new revision is news
+	}
 	return nil
 }
 
@@ -123,7 +126,7 @@ func (r *ConfigSyncReconciler) render(ctx context.Context, run *syncRun) error {
 	rd := r.specReader(run.cs)
 	in, err := inputs.Resolve(ctx, run.cs.Namespace, run.cs.Spec.Render, rd, inputs.Options{
 		AllowCloudKMS: r.opts.SopsAllowCloudKMS, Capabilities: r.capabilities.get})
-	if classified(err) {
+	if hasStageReason(err) {
 		return err // AccessDenied: the ConfigSync's identity may not read an input
 	}
 	if err != nil {
@@ -270,6 +273,26 @@ func (r *ConfigSyncReconciler) prune(ctx context.Context, run *syncRun) error {
 	}
 	sort.Strings(msgs)
 	return transientErr(configsv1.ReasonPruneFailed, fmt.Errorf("prune failed for %d object(s): %s", len(msgs), strings.Join(msgs, "; ")))
+}
+
+// health waits until the objects this sync created or changed are healthy,
+// when spec.wait or rollback.onFailure asks for it. Unchanged objects are
+// not waited for: a resync that changed nothing costs no health reads.
+func (r *ConfigSyncReconciler) health(ctx context.Context, run *syncRun) error {
+	cs := run.cs
+	if !cs.Spec.Wait && !cs.RollsBackOnFailure() {
+		return nil
+	}
+	var refs []apply.ObjectRef
+	for _, c := range run.changes {
+		if c.Action == apply.Created || c.Action == apply.Configured {
+			refs = append(refs, c.Ref)
+		}
+	}
+	if err := run.applier.WaitHealthy(ctx, refs, cs.GetHealthTimeout()); err != nil {
+		return configErr(configsv1.ReasonHealthCheckFailed, err)
+	}
+	return nil
 }
 
 // inventoryOf is the inventory of the objects of changes: all of them when

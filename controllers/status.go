@@ -25,8 +25,9 @@ import (
 type state int
 
 const (
-	// stateProgressing: under way (a progress report, not an end).
-	stateProgressing state = iota
+	// stateProgressing: under way (a progress report, not an end). The
+	// zero state is none of these: summarize refuses it.
+	stateProgressing state = iota + 1
 	stateSuspended
 	// stateSynced: the source's revision is applied, or the revision
 	// spec.rollback.toRevision pins.
@@ -50,7 +51,9 @@ type outcome struct {
 }
 
 // summarize derives every condition from the outcome: the one place that
-// decides what Ready, Available, Degraded, Reconciling and Stalled say.
+// decides what Ready, Available, Degraded, Reconciling and Stalled say. A
+// new condition is set here; a new failure reason also gets its Event
+// reason in eventReason.
 func summarize(cs *configsv1.ConfigSync, o outcome) {
 	set := func(typ string, status metav1.ConditionStatus, reason, message string) {
 		apimeta.SetStatusCondition(&cs.Status.Conditions, metav1.Condition{
@@ -87,6 +90,8 @@ func summarize(cs *configsv1.ConfigSync, o outcome) {
 		}
 	case stateDeleteBlocked:
 		set(configsv1.ConditionReady, no, o.reason, "deleting: "+o.message)
+	default:
+		panic(fmt.Sprintf("summarize: outcome of no known state (%d)", o.state))
 	}
 }
 

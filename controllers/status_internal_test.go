@@ -64,3 +64,34 @@ func TestSummarizeDerivesEveryCondition(t *testing.T) {
 		})
 	}
 }
+
+// Every condition reason lands in one of the few Event reasons users filter
+// on; the operator's own trouble is not passed off as the source's.
+func TestEventReasonGroupsConditionReasons(t *testing.T) {
+	for reason, want := range map[string]string{
+		configsv1.ReasonRevisionNotFound:     configsv1.ReasonFetchFailed,
+		configsv1.ReasonAuthenticationFailed: configsv1.ReasonFetchFailed,
+		"ChartNotFound":                      configsv1.ReasonFetchFailed,
+		configsv1.ReasonRenderFailed:         configsv1.ReasonRenderFailed,
+		configsv1.ReasonDryRunFailed:         configsv1.ReasonApplyFailed,
+		configsv1.ReasonAccessDenied:         configsv1.ReasonApplyFailed,
+		configsv1.ReasonHealthCheckFailed:    configsv1.ReasonHealthCheckFailed,
+		configsv1.ReasonStatusWriteFailed:    configsv1.ReasonStatusWriteFailed,
+		configsv1.ReasonReconciliationFailed: configsv1.ReasonReconciliationFailed,
+	} {
+		if got := eventReason(reason); got != want {
+			t.Errorf("eventReason(%s) = %s, want %s", reason, got, want)
+		}
+	}
+}
+
+// A zero outcome is a bug of the caller, refused loudly rather than
+// written as progress.
+func TestSummarizeRefusesAnOutcomeWithoutState(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("summarize accepted an outcome without a state")
+		}
+	}()
+	summarize(&configsv1.ConfigSync{}, outcome{})
+}

@@ -1,9 +1,10 @@
 // Package desired turns a rendered tree and a ConfigSync's spec into the
 // objects the operator applies: decoded, narrowed to spec.targets (with
 // ConfigMap and Secret targets built from plain files, and the config digest
-// on workloads), labelled as the ConfigSync's, and bounded so that their
-// inventory fits its status. The reconciler, the CLI's render and diff, and
-// the UI's history diff all use it, so they agree on what a sync applies.
+// on workloads) and labelled as the ConfigSync's; CheckInventorySize says
+// whether their inventory fits its status. The reconciler, the CLI's render
+// and diff, and the UI's history diff all use it, so they agree on what a
+// sync applies.
 package desired
 
 import (

@@ -49,11 +49,11 @@ type ChartFetch struct {
 	Verified *sync.Map
 }
 
-// FetchCharts fetches the remote charts of cs's helm steps into in: a step's
+// FetchCharts fetches the remote charts of the helm steps into in: a step's
 // own chart when it names a repoURL, and the remote dependencies of a chart
 // of the tree that the tree does not vendor. It returns what it pinned, in
-// step order. Errors are *charts.Error (wrapped with the step) or the
-// Credentials function's.
+// step order. Errors (wrapped with the step) are *charts.Error, a source
+// error reading the tree, *ReadError, or the Reader's own classified error.
 func FetchCharts(ctx context.Context, steps []configsv1.RenderStep, in *renderers.Inputs, f ChartFetch) ([]configsv1.PinnedChart, error) {
 	var all []configsv1.PinnedChart
 	for i, step := range steps {
@@ -79,9 +79,10 @@ func FetchCharts(ctx context.Context, steps []configsv1.RenderStep, in *renderer
 	return all, nil
 }
 
-// ReadError is a failure to read an object the spec names: missing (it
-// may be created yet) or refused. Reason is the condition reason it is
-// reported under; Err is the Reader's error.
+// ReadError is a failure to read an object the spec names, which the
+// Reader did not classify itself (a missing object may be created yet).
+// Reason is the condition reason it is reported under; Err is the
+// Reader's error.
 type ReadError struct {
 	Reason string
 	Ref    Ref
@@ -101,6 +102,9 @@ func (f ChartFetch) readSecret(ctx context.Context, field, name, reason string) 
 		return nil, &charts.Error{Reason: reason, Err: fmt.Errorf("%s %s: no Secret can be read here", field, name)}
 	}
 	data, err := f.Reader.Read(ctx, ref)
+	if failure.ReasonOf(err) != "" {
+		return nil, err // the Reader's own verdict (AccessDenied, say), as it is
+	}
 	if err != nil {
 		return nil, &ReadError{Reason: reason, Ref: ref, Err: err}
 	}
