@@ -231,6 +231,20 @@ func condition(cs *configsv1.ConfigSync, typ string) metav1.Condition {
 	return metav1.Condition{Type: typ, Status: metav1.ConditionUnknown}
 }
 
+// denied expects ConfigSync ns/name stalled on AccessDenied, its Ready
+// message saying each of what, and returns it.
+func denied(g Gomega, ns, name string, what ...string) *configsv1.ConfigSync {
+	cs := getConfigSync(g, ns, name)
+	ready := condition(cs, configsv1.ConditionReady)
+	g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied))
+	for _, w := range what {
+		g.Expect(ready.Message).To(ContainSubstring(w))
+	}
+	g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(configsv1.ReasonAccessDenied))
+	return cs
+}
+
 // createSecret creates Secret ns/name holding data.
 func createSecret(t *testing.T, ns, name string, data map[string]string) {
 	t.Helper()
@@ -482,13 +496,7 @@ func deniedRead(t *testing.T, escape, ns, name, field, secret, sa string, reache
 	t.Helper()
 	g := NewWithT(t)
 	g.Eventually(func(g Gomega) {
-		cs := getConfigSync(g, ns, name)
-		ready := condition(cs, configsv1.ConditionReady)
-		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied))
-		g.Expect(ready.Message).To(And(ContainSubstring(field), ContainSubstring("Secret "+ns+"/"+secret),
-			ContainSubstring("forbidden to system:serviceaccount:"+ns+":"+sa)))
-		g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(configsv1.ReasonAccessDenied))
+		denied(g, ns, name, field, "Secret "+ns+"/"+secret, "forbidden to system:serviceaccount:"+ns+":"+sa)
 	}, timeout).Should(Succeed(), name)
 	cs := getConfigSync(g, ns, name)
 	g.Expect(cs.Status.Inventory).To(BeEmpty(), name)

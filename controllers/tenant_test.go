@@ -302,15 +302,7 @@ func TestRenderedObjectsStayInTheirNamespace(t *testing.T) {
 func refusedOutsideItsNamespace(t *testing.T, ns, escape, name string, what ...string) {
 	g := NewWithT(t)
 	g.Eventually(func(g Gomega) {
-		cs := getConfigSync(g, ns, name)
-		ready := condition(cs, configsv1.ConditionReady)
-		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(ready.Reason).To(Equal(configsv1.ReasonAccessDenied))
-		g.Expect(ready.Message).To(ContainSubstring("--no-cross-namespace-refs"))
-		for _, w := range what {
-			g.Expect(ready.Message).To(ContainSubstring(w))
-		}
-		g.Expect(condition(cs, configsv1.ConditionStalled).Reason).To(Equal(configsv1.ReasonAccessDenied))
+		cs := denied(g, ns, name, append([]string{"--no-cross-namespace-refs"}, what...)...)
 		g.Expect(cs.Status.Inventory).To(BeEmpty())
 	}, timeout).Should(Succeed(), name)
 	ready := condition(getConfigSync(g, ns, name), configsv1.ConditionReady)
