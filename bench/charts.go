@@ -37,7 +37,7 @@ func (b *bench) remoteChart() error {
 	if err := b.webhookSecret(); err != nil {
 		return err
 	}
-	m, err := b.startManager(ns, "--helm-allow-plain-http")
+	m, err := b.startManager(ns, "--helm-allow-plain-http", "--helm-allowed-hosts=127.0.0.1")
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,12 @@ type Options struct {
 	// MaxCacheBytes bounds the archives kept in memory, least recently used
 	// first out.
 	MaxCacheBytes int64
+	// RefuseLocalAddresses refuses to connect to a loopback, link-local
+	// (the cloud metadata endpoint's) or unspecified address: the manager
+	// sets it when no allowlist names the hosts, so a tenant's repoURL
+	// cannot reach the operator's own pod or node. It is checked on the
+	// address dialled, so a name that resolves there is refused too.
+	RefuseLocalAddresses bool
 }
 
 // Defaults for the zero values of Options.

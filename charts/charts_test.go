@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -617,5 +619,52 @@ func TestIndexWithoutDigests(t *testing.T) {
 	wg.Wait()
 	if n := r.Downloads("app", "1.0.0"); n != 1 {
 		t.Fatalf("%d downloads, want 1", n)
+	}
+}
+
+// Without an allowlist the manager refuses its own addresses: a tenant's
+// repoURL naming loopback (by address or by a name resolving there) opens
+// no connection, over a Helm repository or an OCI registry. An attacker
+// listener counts the connections; the same fetcher without the option
+// reaches it, so the count can tell.
+func TestLocalAddressesAreRefusedWithoutAnAllowlist(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	refs := []string{
+		fmt.Sprintf("http://127.0.0.1:%d/charts", port),
+		fmt.Sprintf("http://localhost:%d/charts", port),
+		fmt.Sprintf("oci://127.0.0.1:%d/charts", port),
+		fmt.Sprintf("http://[::ffff:127.0.0.1]:%d/charts", port),
+	}
+	refusing := charts.New(charts.Options{AllowPlainHTTP: true, RefuseLocalAddresses: true})
+	for _, repo := range refs {
+		_, err := refusing.Resolve(context.Background(), charts.Ref{RepoURL: repo, Name: "app"}, nil, true)
+		wantReason(t, err, charts.ReasonChartHostNotAllowed)
+		if err != nil && !strings.Contains(err.Error(), "local to the operator") {
+			t.Errorf("%s: %v, want it to say the address is the operator's own", repo, err)
+		}
+	}
+	if n := conns.Load(); n != 0 {
+		t.Fatalf("%d connection(s) reached the attacker's listener", n)
+	}
+	open := charts.New(charts.Options{AllowPlainHTTP: true})
+	_, _ = open.Resolve(context.Background(), charts.Ref{RepoURL: refs[0], Name: "app"}, nil, true)
+	if conns.Load() == 0 {
+		t.Fatal("without the option the listener saw no connection: the count proves nothing")
 	}
 }

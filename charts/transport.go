@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"syscall"
+	"time"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
 )
@@ -69,8 +71,25 @@ func (f *Fetcher) transport(creds *Credentials, clientCert bool) (*http.Transpor
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = cfg
+	if f.opts.RefuseLocalAddresses {
+		tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: refuseLocal}).DialContext
+	}
 	t.byKey[key] = tr
 	return tr, nil
+}
+
+// refuseLocal is a dialer's last word before it connects: the address is
+// resolved by then, whatever name the URL gave.
+func refuseLocal(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() {
+		return &Error{Reason: ReasonChartHostNotAllowed, Err: fmt.Errorf("address %s is local to the operator: refused (an admin can allow chart hosts with --helm-allowed-hosts)", host)}
+	}
+	return nil
 }
 
 func tlsConfig(creds *Credentials, clientCert bool) (*tls.Config, error) {

@@ -22,4 +22,9 @@ func TestChartOptionsFromFlags(t *testing.T) {
 	if got := chartOptions(c); !got.Disabled || got.AllowedHosts != nil {
 		t.Errorf("--helm-remote-charts=false: got %+v", got)
 	}
+	// Without an allowlist, the operator's own addresses are refused.
+	c.helmRemoteCharts = true
+	if got := chartOptions(c); !got.RefuseLocalAddresses {
+		t.Errorf("no --helm-allowed-hosts: got %+v, want local addresses refused", got)
+	}
 }

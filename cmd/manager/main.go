@@ -81,7 +81,7 @@ func main() {
 	flag.BoolVar(&fetcher.AllowPlainHTTPCredentials, "git-allow-plain-http-credentials", false, "UNSAFE: send Git credentials (authMethod https, or a user name/password in repoURL) over plain http://, readable by anyone on the path; off, such a ConfigSync fails with AuthenticationFailed before connecting (see docs/security.md)")
 	flag.Int64Var(&fetcher.MaxBytes, "max-fetch-bytes", source.DefaultMaxBytes, "largest download (uncompressed objects) of one Git fetch")
 	flag.BoolVar(&c.helmRemoteCharts, "helm-remote-charts", true, "let helm steps fetch charts from Helm repositories and OCI registries (repoURL, and remote Chart.yaml dependencies); false refuses them with RemoteChartsDisabled")
-	flag.StringVar(&c.helmAllowedHosts, "helm-allowed-hosts", "", "comma-separated hosts (host or host:port) remote charts may come from; empty allows any host. A chart elsewhere fails with ChartHostNotAllowed")
+	flag.StringVar(&c.helmAllowedHosts, "helm-allowed-hosts", "", "comma-separated hosts (host or host:port) remote charts may come from; empty allows any host but loopback and link-local addresses (the operator's pod, the node, the cloud metadata endpoint). A chart elsewhere fails with ChartHostNotAllowed")
 	flag.Int64Var(&c.charts.MaxChartBytes, "helm-max-chart-bytes", charts.DefaultMaxChartBytes, "largest chart archive downloaded (ChartTooLarge beyond)")
 	flag.DurationVar(&c.charts.IndexTTL, "helm-index-ttl", charts.DefaultIndexTTL, "how long a Helm repository's index or an OCI registry's tag list is reused; a reconcile request reads it afresh")
 	flag.BoolVar(&c.charts.AllowPlainHTTP, "helm-allow-plain-http", false, "UNSAFE: accept http:// Helm repositories and plain-HTTP OCI registries (local test registries); their charts and credentials cross the network in clear")
@@ -250,5 +250,8 @@ func chartOptions(c config) charts.Options {
 			o.AllowedHosts = append(o.AllowedHosts, h)
 		}
 	}
+	// Without an allowlist any host is allowed, but not the operator's own
+	// pod or node: a host an admin names is allowed wherever it is.
+	o.RefuseLocalAddresses = len(o.AllowedHosts) == 0
 	return o
 }
