@@ -38,14 +38,15 @@ const (
 // handled.
 func triggerOf(cs *configsv1.ConfigSync) trigger {
 	requested := cs.Annotations[configsv1.AnnotationReconcileRequestedAt]
-	defer func() { cs.Status.LastHandledReconcileAt = requested }()
+	t := triggerResync
 	switch {
 	case requested != cs.Status.LastHandledReconcileAt:
-		return triggerRequest
+		t = triggerRequest
 	case cs.Status.ObservedGeneration != cs.Generation:
-		return triggerSpecChange
+		t = triggerSpecChange
 	}
-	return triggerResync
+	cs.Status.LastHandledReconcileAt = requested
+	return t
 }
 
 // syncRun is the state one reconcile carries from stage to stage.
