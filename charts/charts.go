@@ -61,11 +61,14 @@ type Options struct {
 	// MaxCacheBytes bounds the archives kept in memory, least recently used
 	// first out.
 	MaxCacheBytes int64
-	// RefuseLocalAddresses refuses to connect to a loopback, link-local
-	// (the cloud metadata endpoint's) or unspecified address: the manager
-	// sets it when no allowlist names the hosts, so a tenant's repoURL
-	// cannot reach the operator's own pod or node. It is checked on the
-	// address dialled, so a name that resolves there is refused too.
+	// RefuseLocalAddresses refuses to connect to a loopback, link-local or
+	// unspecified address, or a cloud metadata endpoint: the manager sets
+	// it when no allowlist names the hosts, so a tenant's repoURL cannot
+	// reach the operator's loopback or the metadata endpoint. It is checked
+	// on the address dialled, so a name that resolves there is refused too
+	// (through an environment proxy, only literal addresses are). The
+	// pod's and node's other addresses are not refused: an allowlist is
+	// what holds charts to known hosts.
 	RefuseLocalAddresses bool
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/configsync/configsync/charts"
 	"github.com/configsync/configsync/charts/chartstest"
+	"github.com/configsync/configsync/internal/failure"
 )
 
 func pushVersions(t *testing.T, r *chartstest.Registry, versions ...string) map[string]string {
@@ -666,5 +667,42 @@ func TestLocalAddressesAreRefusedWithoutAnAllowlist(t *testing.T) {
 	_, _ = open.Resolve(context.Background(), charts.Ref{RepoURL: refs[0], Name: "app"}, nil, true)
 	if conns.Load() == 0 {
 		t.Fatal("without the option the listener saw no connection: the count proves nothing")
+	}
+}
+
+// The environment's proxy is the admin's: a loopback sidecar proxy is
+// dialled although loopback is refused, every request goes to it, and a
+// literal metadata address is refused before it reaches the proxy.
+func TestARefusingFetcherStillUsesTheEnvironmentsProxy(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.Method+" "+r.Host)
+		mu.Unlock()
+		http.Error(w, "no upstream", http.StatusBadGateway)
+	}))
+	t.Cleanup(proxy.Close)
+	t.Setenv("HTTP_PROXY", proxy.URL)
+	t.Setenv("HTTPS_PROXY", proxy.URL)
+	t.Setenv("NO_PROXY", "")
+	f := charts.New(charts.Options{AllowPlainHTTP: true, RefuseLocalAddresses: true})
+	_, err := f.Resolve(context.Background(), charts.Ref{RepoURL: "http://charts.example.com/stable", Name: "app"}, nil, true)
+	if failure.ReasonOf(err) == charts.ReasonChartHostNotAllowed {
+		t.Fatalf("the loopback proxy was refused: %v", err)
+	}
+	for _, repo := range []string{"http://169.254.169.254/latest", "http://100.100.100.200/latest", "http://[fd00:ec2::254]/latest"} {
+		_, err = f.Resolve(context.Background(), charts.Ref{RepoURL: repo, Name: "app"}, nil, true)
+		wantReason(t, err, charts.ReasonChartHostNotAllowed)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) == 0 || !strings.Contains(strings.Join(asked, ","), "charts.example.com") {
+		t.Fatalf("the proxy was asked %v, want the chart host", asked)
+	}
+	for _, a := range asked {
+		if !strings.Contains(a, "charts.example.com") {
+			t.Errorf("the proxy was asked for %s", a)
+		}
 	}
 }

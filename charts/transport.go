@@ -10,10 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"golang.org/x/net/http/httpproxy"
 	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
@@ -72,22 +74,99 @@ func (f *Fetcher) transport(creds *Credentials, clientCert bool) (*http.Transpor
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = cfg
 	if f.opts.RefuseLocalAddresses {
-		tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: refuseLocal}).DialContext
+		refuseLocalAddresses(tr)
 	}
 	t.byKey[key] = tr
 	return tr, nil
 }
 
-// refuseLocal is a dialer's last word before it connects: the address is
-// resolved by then, whatever name the URL gave.
+// refuseLocalAddresses makes tr refuse to connect to a local address: the
+// check runs on the address dialled, resolved by then whatever name the URL
+// gave. The environment's proxy (HTTP_PROXY, HTTPS_PROXY, read when the
+// transport is built) is the admin's and is dialled wherever it is, a
+// loopback sidecar included; through it only literal local addresses can
+// be refused, as the proxy resolves names itself: its own egress policy
+// must do the rest.
+func refuseLocalAddresses(tr *http.Transport) {
+	cfg := httpproxy.FromEnvironment()
+	viaProxy := cfg.ProxyFunc()
+	proxies := map[string]bool{}
+	for _, p := range []string{cfg.HTTPProxy, cfg.HTTPSProxy} {
+		if addr := proxyAddr(p); addr != "" {
+			proxies[addr] = true
+		}
+	}
+	tr.Proxy = func(req *http.Request) (*url.URL, error) {
+		proxy, err := viaProxy(req.URL)
+		if proxy != nil && err == nil {
+			if ip := net.ParseIP(strings.Trim(req.URL.Hostname(), "[]")); ip != nil && isLocal(ip) {
+				return nil, localRefused(ip.String())
+			}
+		}
+		return proxy, err
+	}
+	direct := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	refusing := &net.Dialer{Timeout: direct.Timeout, KeepAlive: direct.KeepAlive, Control: refuseLocal}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if proxies[addr] {
+			return direct.DialContext(ctx, network, addr)
+		}
+		return refusing.DialContext(ctx, network, addr)
+	}
+}
+
+// proxyAddr is the host:port the transport dials for proxy setting p, as
+// net/http spells it (a missing scheme is http://, a missing port the
+// scheme's).
+func proxyAddr(p string) string {
+	if p == "" {
+		return ""
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Host == "" {
+		if u, err = url.Parse("http://" + p); err != nil {
+			return ""
+		}
+	}
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// metadataAddresses are cloud metadata endpoints outside the link-local
+// ranges: Alibaba Cloud's, AWS's IPv6 IMDS and EKS Pod Identity, GCP's IPv6.
+var metadataAddresses = []net.IP{
+	net.ParseIP("100.100.100.200"), net.ParseIP("fd00:ec2::254"), net.ParseIP("fd00:ec2::23"), net.ParseIP("fd20:ce::254"),
+}
+
+// isLocal says whether ip is the operator's own (loopback, unspecified),
+// link-local, or a cloud metadata endpoint.
+func isLocal(ip net.IP) bool {
+	if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() {
+		return true
+	}
+	for _, m := range metadataAddresses {
+		if m.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func localRefused(host string) error {
+	return &Error{Reason: ReasonChartHostNotAllowed, Err: fmt.Errorf("address %s is local to the operator or a cloud metadata endpoint: refused (an admin can allow chart hosts with --helm-allowed-hosts)", host)}
+}
+
+// refuseLocal is a dialer's last word before it connects.
 func refuseLocal(_, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return err
 	}
-	ip := net.ParseIP(host)
-	if ip == nil || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() {
-		return &Error{Reason: ReasonChartHostNotAllowed, Err: fmt.Errorf("address %s is local to the operator: refused (an admin can allow chart hosts with --helm-allowed-hosts)", host)}
+	if ip := net.ParseIP(host); ip == nil || isLocal(ip) {
+		return localRefused(host)
 	}
 	return nil
 }
